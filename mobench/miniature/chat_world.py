@@ -222,7 +222,7 @@ class ChatWorld:
                     about = str(rng.choice(sorted(self.category_of)))
                 false = OFF_SUBJECT_SHARE <= draw < OFF_SUBJECT_SHARE + FALSE_FACT_SHARE
             sentence = (self._false_fact(subject, rng) if false
-                        else self._sentence(style, about, rng, avoid=parts))
+                        else self.sentence(style, about, rng, avoid=parts))
             if sentence is not None:
                 parts.append(sentence)
         return " ".join(parts)
@@ -231,10 +231,10 @@ class ChatWorld:
         """A response written in one style only: two or three of its sentences (``concise``:
         one fact)."""
         if style == "concise":
-            return self._sentence("helpful", subject, rng, avoid=[]) or ""
+            return self.sentence("helpful", subject, rng, avoid=[]) or ""
         parts: list[str] = []
         for _ in range(int(rng.integers(2, BUDGET + 1))):
-            sentence = self._sentence(style, subject, rng, avoid=parts)
+            sentence = self.sentence(style, subject, rng, avoid=parts)
             if sentence is not None:
                 parts.append(sentence)
         return " ".join(parts)
@@ -244,8 +244,10 @@ class ChatWorld:
                   if category != self.category_of[subject] for p in predicates]
         return f"the {subject} {others[rng.integers(len(others))]} ."
 
-    def _sentence(self, style: str, subject: str, rng: np.random.Generator,
-                  avoid: list[str]) -> str | None:
+    def sentence(self, style: str, subject: str, rng: np.random.Generator,
+                 avoid: list[str]) -> str | None:
+        """One true sentence of ``style`` (a sentence style) about ``subject``, not in ``avoid``;
+        None when every option is taken."""
         if style == "helpful":
             options = [f"the {subject} {p} ." for p in CATEGORIES[self.category_of[subject]][1]]
         else:
