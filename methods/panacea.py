@@ -4,9 +4,10 @@ SVD-LoRA (:mod:`mobench.svd_lora`) on every linear layer of the decoder blocks,
 ``W = W0 + scale · U · diag(σ, s·λ) · Vᵀ``: k singular values σ shared by every preference, one
 learned scale s per matrix, and the preference vector λ written into the last m diagonal slots.
 Each training step draws λ from the simplex (Dirichlet(1), with a configurable share of one-hot
-vertices, as the paper favours the single-objective preferences), writes it into every layer, and
-takes one gradient step on the λ-aggregate (LS or Tchebycheff) of the per-objective SFT, DPO or PPO
-objective, run by the shared engine (:mod:`mobench.engine`). At inference λ is set per batch row,
+vertices, as the paper favours the single-objective preferences), once for the batch or once per
+row (``preference_sampling``), writes it into every layer, and takes one gradient step on the
+λ-aggregate (LS or Tchebycheff) of the per-objective SFT, DPO or PPO objective, run by the shared
+engine (:mod:`mobench.engine`). At inference λ is set per batch row,
 so a whole front is answered in one batched ``generate`` call.
 
 Training signal: ``algorithm: auto`` takes the task's default, as the paper did at paper scale:
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 Algorithm = Literal["auto", "sft", "dpo", "ppo"]
+PreferenceSampling = Literal["auto", "step", "row"]
 POLICY_FILE = "panacea.json"
 ADAPTER_DIR = "adapter"
 
@@ -86,7 +88,9 @@ class PanaceaConfig:
         alpha: the adapter scale is ``alpha / rank`` (512/8 = 64 in the reimplementations).
         init_std: standard deviation of U and V at init (σ and s start at 0, so ΔW = 0).
         vertex_probability: share of training steps whose λ is a one-hot vertex of the simplex.
-        preferences_per_row: draw λ per batch row instead of once per step (Algorithm 1).
+        preference_sampling: ``step`` draws one λ per optimizer step for the whole batch (the
+            paper's Algorithm 1), ``row`` one λ per batch row, ``auto`` (default) ``row`` when
+            the signal is SFT and ``step`` otherwise (see ``resolve_preference_sampling``).
         steps: optimizer steps.
         batch_size: rows per step (pairs for DPO, responses for SFT, rollout samples per
             minibatch for PPO).
@@ -101,7 +105,7 @@ class PanaceaConfig:
     alpha: float = 512.0
     init_std: float = 0.02
     vertex_probability: float = 0.2
-    preferences_per_row: bool = False
+    preference_sampling: PreferenceSampling = "auto"
     steps: int = 400
     batch_size: int = 16
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
@@ -133,6 +137,20 @@ def resolve_algorithm(config: PanaceaConfig, task_name: str, scale: str, has_pai
     if task_name.startswith(CHAT_TASK_PREFIX):
         return "sft"
     return "dpo" if has_pairs else "sft"
+
+
+def resolve_preference_sampling(config: PanaceaConfig, algorithm: str) -> str:
+    """``step`` or ``row``: the configured one, else ``row`` for SFT and ``step`` otherwise.
+
+    With SFT under LS the loss at each row's λ is minimized by that λ's mixture of the objectives'
+    corpora whatever the other rows hold, so drawing λ per row only shows the model 16 times as
+    many preferences per step. Measured on chat10 (400 steps, seed 0): controllability 0.63 per
+    row against 0.55 per step at equal cost and hypervolume. With DPO the paper's per-step λ is
+    kept: per row, hh's hypervolume fell from 0.73 to 0.68.
+    """
+    if config.preference_sampling != "auto":
+        return config.preference_sampling
+    return "row" if algorithm == "sft" else "step"
 
 
 class PanaceaPolicy:
@@ -196,7 +214,7 @@ class PanaceaMethod:
 
         sampler = PreferenceSampler(len(objectives), context.seed, PreferenceConfig(
             vertex_probability=self.config.vertex_probability,
-            per_row=self.config.preferences_per_row))
+            per_row=resolve_preference_sampling(self.config, algorithm) == "row"))
         loop = LoopConfig(steps=self.config.steps, batch_size=self.config.batch_size,
                           seed=context.seed, checkpoint_every=max(1, self.config.steps // 4),
                           progress_desc=f"panacea {algorithm}")

@@ -22,6 +22,13 @@ registry.methods.refresh()
 registry.tasks.refresh()
 
 
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the default tiny assets (hh's and the chat world's), built the first time a
+    test asks for it and shared by the whole session: the builds take minutes."""
+    return tmp_path_factory.mktemp("tiny-cache")
+
+
 @pytest.fixture
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")

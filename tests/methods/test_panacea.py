@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mobench.cli import main
-from mobench.methods.panacea import PanaceaConfig, resolve_algorithm
+from mobench.methods.panacea import PanaceaConfig, resolve_algorithm, resolve_preference_sampling
 from mobench.runner import load_run, load_trained_policy
 from mobench.specs import DecodingConfig
 
@@ -69,3 +69,11 @@ def test_reloaded_policy_serves_a_front_in_one_batch(panacea_run, tmp_path, monk
     # the records the run wrote came from the same trained adapter
     records = [json.loads(x) for x in (panacea_run / "records.jsonl").read_text().splitlines()]
     assert len(records) == 3 * 6
+
+
+@pytest.mark.parametrize("configured, algorithm, expected", [
+    ("auto", "sft", "row"), ("auto", "dpo", "step"), ("auto", "ppo", "step"),
+    ("step", "sft", "step"), ("row", "dpo", "row")])
+def test_preference_sampling_defaults_to_rows_for_sft_only(configured, algorithm, expected):
+    config = PanaceaConfig(preference_sampling=configured)
+    assert resolve_preference_sampling(config, algorithm) == expected

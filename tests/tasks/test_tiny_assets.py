@@ -1,9 +1,10 @@
 """Every tiny task builds, and its miniature is sound: pinned thresholds on the reward models, the
 reference policy's samples, the conflict between objectives and the best-of-N front.
 
-Each world is built once per test session into a temporary cache (hh, whose assets hhc shares, and
-the chat world with all ten styles, whose assets chat3/chat4/chat5 share), so this module costs a
-few minutes on two CPU cores.
+Each world is built once per test session into the session's temporary cache (``tiny_cache``:
+hh, whose assets hhc shares, and the chat world with all ten styles, whose assets chat3/chat4/chat5
+share), so this module, or the Panacea runs on the tiny tasks if they come first, costs a few
+minutes on two CPU cores.
 """
 
 from __future__ import annotations
@@ -40,11 +41,6 @@ MIN_RM_ACCURACY = 0.85
 MIN_PARSE_RATE = 0.95
 N_PROMPTS, N_SAMPLES = 48, 8
 HELD_OUT_PAIRS = 400
-
-
-@pytest.fixture(scope="module")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("tiny-cache")
 
 
 @pytest.fixture(scope="module")
