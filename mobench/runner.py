@@ -224,7 +224,8 @@ def finalize(folder: Path, instance: TaskInstance, plan: EvaluationPlan, table: 
         reports[set_name] = compute_metrics(
             spec.normalize(raw), plan.preferences, np.asarray(spec.reference_point),
             reference_front=None if reference is None else spec.normalize(reference),
-            n_bootstrap=config.n_bootstrap, confidence=config.confidence, seed=seed)
+            n_bootstrap=config.n_bootstrap, confidence=config.confidence, seed=seed,
+            interval=config.interval)
     front = front_frame(spec, plan.preferences, table)
     store.write_text_atomic(folder / store.FRONT_FILE, front.to_csv(index=False))
     plot_front(spec, plan.preferences, {s: spec.normalize(table.front(s)) for s in table.scores},

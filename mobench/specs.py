@@ -89,6 +89,8 @@ class EvaluationConfig:
         max_prompts: evaluate on the first ``max_prompts`` eval prompts only (0: all of them).
         n_bootstrap: bootstrap resamples over prompts for confidence intervals (0: none).
         confidence: the confidence level of those intervals.
+        interval: ``basic`` (default: carries the metrics' bias from prompt noise over, see
+            :mod:`mobench.metrics.bootstrap`) or ``percentile``.
     """
 
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
@@ -96,6 +98,7 @@ class EvaluationConfig:
     max_prompts: int = 0
     n_bootstrap: int = 200
     confidence: float = 0.95
+    interval: Literal["basic", "percentile"] = "basic"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -1,15 +1,29 @@
-"""Bootstrap over prompts: the evaluation prompts are a sample, so every metric gets a percentile
-confidence interval from fronts rebuilt on resampled prompts.
+"""Bootstrap over prompts: the evaluation prompts are a sample, so every metric gets a confidence
+interval from fronts rebuilt on resampled prompts.
 
 One resample draws ``n_prompts`` prompt indices with replacement and applies the same indices to
 every preference row (the prompts are the sampled unit, not the (preference, prompt) cells).
+
+Two interval methods. ``percentile`` takes the resamples' quantiles as they are. ``basic`` (the
+default) reflects them around the estimate, ``[2θ̂ − q_hi, 2θ̂ − q_lo]``, which carries the
+estimator's bias over from the bootstrap world. Most front metrics are biased by prompt noise:
+noisier means push points outward, so hypervolume is biased up, and controllability (a
+correlation) is biased toward 0. A percentile interval then sits on the wrong side of the truth,
+often excluding the estimate itself. Measured by simulation (a known 2- to 5-objective front,
+Gaussian prompt noise, 48 prompts, 200 resamples, seeded): the 95% percentile interval covered
+the true hypervolume in 3% to 70% of repetitions, the basic interval in 95% to 97%
+(``tests/metrics/test_bootstrap.py`` keeps a small version of that check).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import numpy as np
+
+IntervalMethod = Literal["basic", "percentile"]
+INTERVAL_METHODS: tuple[str, ...] = ("basic", "percentile")
 
 
 def resample_prompt_indices(n_prompts: int, n_bootstrap: int, seed: int) -> np.ndarray:
@@ -24,6 +38,29 @@ def resampled_fronts(scores: np.ndarray, indices: np.ndarray) -> Iterator[np.nda
     (n_preferences, n_prompts, m)."""
     for prompt_indices in indices:
         yield scores[:, prompt_indices, :].mean(axis=1)
+
+
+def bootstrap_interval(method: str, estimate: float, samples: Sequence[float | None],
+                       confidence: float,
+                       valid_range: tuple[float | None, float | None] = (None, None),
+                       ) -> tuple[float | None, float | None]:
+    """The ``method`` interval (see the module docstring) of a metric whose full-sample value is
+    ``estimate``, clipped to the metric's ``valid_range`` (a basic interval can leave it, e.g. a
+    correlation above 1); (None, None) when no resample is defined."""
+    low, high = percentile_interval(samples, confidence)
+    if low is None or high is None:
+        return None, None
+    if method == "basic":
+        low, high = 2.0 * estimate - high, 2.0 * estimate - low
+    elif method != "percentile":
+        raise ValueError(f"unknown interval method {method!r}; choose from "
+                         f"{', '.join(INTERVAL_METHODS)}")
+    floor, ceiling = valid_range
+    if floor is not None:
+        low, high = max(low, floor), max(high, floor)
+    if ceiling is not None:
+        low, high = min(low, ceiling), min(high, ceiling)
+    return low, high
 
 
 def percentile_interval(samples: Sequence[float | None],

@@ -8,7 +8,8 @@ from numbers import Integral, Real
 import numpy as np
 
 from mobench.metrics.bootstrap import (
-    percentile_interval,
+    INTERVAL_METHODS,
+    bootstrap_interval,
     resample_prompt_indices,
     resampled_fronts,
 )
@@ -52,6 +53,14 @@ METRICS: dict[str, tuple[Direction, str]] = {
                                   "the grid"),
 }
 
+# Where each metric can lie; a basic bootstrap interval is clipped to it. Unlisted: unbounded.
+VALID_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "hypervolume": (0.0, None), "sparsity": (0.0, None), "spacing": (0.0, None),
+    "gd": (0.0, None), "igd": (0.0, None), "igd_plus": (0.0, None),
+    "non_dominated_count": (1.0, None), "non_dominated_share": (0.0, 1.0),
+    "controllability": (-1.0, 1.0),
+}
+
 MetricValues = dict[str, float | None]
 
 
@@ -64,6 +73,7 @@ def compute_metrics(
     confidence: float = 0.95,
     seed: int = 0,
     eum_weights: np.ndarray | None = None,
+    interval: str = "basic",
 ) -> MetricsReport:
     """Every metric of the front ``scores.mean(axis=1)``, with bootstrap intervals over prompts.
 
@@ -75,10 +85,11 @@ def compute_metrics(
         reference_front: (k, m) normalized reference front (the task's exact front, or the
             non-dominated union of all runs on the task); None reports gd, igd and igd_plus as None.
         n_bootstrap: prompt resamples for the intervals; 0 gives no intervals (None).
-        confidence: coverage of the equal-tailed percentile intervals, in (0, 1).
+        confidence: coverage of the intervals, in (0, 1).
         seed: seed of ``numpy.random.default_rng`` for the resamples.
         eum_weights: (k, m) simplex rows over which EUM averages; default: ``preferences``, the
             grid the method was evaluated on, so EUM asks how well the front serves those users.
+        interval: ``basic`` or ``percentile`` (see :mod:`mobench.metrics.bootstrap`).
 
     Raises:
         ValueError: on shapes that do not fit together, NaN or infinite inputs, preference or
@@ -96,6 +107,9 @@ def compute_metrics(
     weights = (preference_rows if eum_weights is None
                else as_simplex_rows(eum_weights, "eum_weights", n_objectives))
     _check_bootstrap_settings(n_bootstrap, confidence, seed)
+    if interval not in INTERVAL_METHODS:
+        raise ValueError(f"interval must be one of {', '.join(INTERVAL_METHODS)}, "
+                         f"got {interval!r}")
 
     def metrics_of(front: np.ndarray) -> MetricValues:
         return front_metrics(front, preference_rows, reference, reference_set, weights)
@@ -106,11 +120,14 @@ def compute_metrics(
 
     values = {}
     for name, (direction, definition) in METRICS.items():
-        low, high = (None, None)
-        if point[name] is not None and resampled:
-            low, high = percentile_interval([r[name] for r in resampled], confidence)
-        values[name] = MetricValue(point[name], low, high, direction, definition)
-    return MetricsReport(values, int(n_bootstrap), float(confidence), int(seed))
+        low: float | None = None
+        high: float | None = None
+        estimate = point[name]
+        if estimate is not None and resampled:
+            low, high = bootstrap_interval(interval, estimate, [r[name] for r in resampled],
+                                           confidence, VALID_RANGES.get(name, (None, None)))
+        values[name] = MetricValue(estimate, low, high, direction, definition)
+    return MetricsReport(values, int(n_bootstrap), float(confidence), int(seed), interval)
 
 
 def front_metrics(front: np.ndarray, preferences: np.ndarray, reference_point: np.ndarray,

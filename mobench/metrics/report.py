@@ -18,8 +18,8 @@ class MetricValue:
 
     Attributes:
         value: the metric on the full front; None where undefined (never NaN).
-        ci_low: lower end of the bootstrap percentile interval; None without bootstrap or when
-            undefined on every resample.
+        ci_low: lower end of the bootstrap interval (see ``MetricsReport.interval``); None
+            without bootstrap or when undefined on every resample.
         ci_high: upper end of that interval, same rules.
         direction: "higher" or "lower": which way is better.
         definition: one line saying what the number is.
@@ -52,14 +52,17 @@ class MetricsReport:
     Attributes:
         metrics: metric name -> MetricValue (read-only mapping, insertion order = table order).
         n_bootstrap: number of prompt resamples behind the intervals (0: no intervals).
-        confidence: coverage of the percentile intervals, e.g. 0.95.
+        confidence: coverage of the intervals, e.g. 0.95.
         seed: seed of ``numpy.random.default_rng`` that drew the resamples.
+        interval: how the intervals were formed from the resamples, ``basic`` or ``percentile``
+            (see :mod:`mobench.metrics.bootstrap`).
     """
 
     metrics: Mapping[str, MetricValue]
     n_bootstrap: int
     confidence: float
     seed: int
+    interval: str = "basic"
 
     def __post_init__(self) -> None:
         # A read-only view over a private copy, so the frozen report cannot change through the
@@ -71,9 +74,11 @@ class MetricsReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: ``{"metrics": {name: {value, ci_low, ci_high, direction,
-        definition}}, "n_bootstrap", "confidence", "seed"}``; undefined values are None."""
+        definition}}, "n_bootstrap", "confidence", "seed", "interval"}``; undefined values are
+        None."""
         return {"metrics": {name: metric.to_dict() for name, metric in self.metrics.items()},
-                "n_bootstrap": self.n_bootstrap, "confidence": self.confidence, "seed": self.seed}
+                "n_bootstrap": self.n_bootstrap, "confidence": self.confidence, "seed": self.seed,
+                "interval": self.interval}
 
     def format_table(self) -> str:
         """A short plain-text table: metric, value, confidence interval, which way is better."""
@@ -89,8 +94,8 @@ class MetricsReport:
         lines = ["  ".join(cell.ljust(width)
                            for cell, width in zip(row, widths, strict=True)).rstrip()
                  for row in rows]
-        footer = (f"bootstrap: {self.n_bootstrap} prompt resamples, seed {self.seed}"
-                  if self.n_bootstrap > 0 else "bootstrap: none")
+        footer = (f"bootstrap: {self.interval} intervals from {self.n_bootstrap} prompt resamples, "
+                  f"seed {self.seed}" if self.n_bootstrap > 0 else "bootstrap: none")
         return "\n".join([*lines, footer])
 
 

@@ -1,15 +1,18 @@
-"""Prompt resampling and percentile intervals."""
+"""Prompt resampling, and basic and percentile intervals (with their coverage on a known front)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from mobench.grids import default_grid
 from mobench.metrics.bootstrap import (
+    bootstrap_interval,
     percentile_interval,
     resample_prompt_indices,
     resampled_fronts,
 )
+from mobench.metrics.hypervolume import hypervolume
 
 
 def test_resampling_is_seeded():
@@ -46,3 +49,43 @@ def test_percentile_interval_leaves_out_undefined_samples():
     # Defined samples 1 and 3; quantiles 0.25 and 0.75 by linear interpolation: 1.5 and 2.5.
     assert (low, high) == pytest.approx((1.5, 2.5), abs=1e-12)
     assert percentile_interval([None, None], confidence=0.95) == (None, None)
+
+
+def test_basic_interval_by_hand():
+    # Percentile 90% interval of 0..100 is (5, 95); reflected around the estimate 40: (-15, 75).
+    samples = [float(v) for v in range(101)]
+    assert bootstrap_interval("basic", 40.0, samples, 0.9) == pytest.approx((-15.0, 75.0))
+    assert bootstrap_interval("percentile", 40.0, samples, 0.9) == pytest.approx((5.0, 95.0))
+    # clipped to where the metric can lie
+    assert bootstrap_interval("basic", 40.0, samples, 0.9, (0.0, 60.0)) == pytest.approx(
+        (0.0, 60.0))
+    assert bootstrap_interval("basic", 40.0, [None, None], 0.9) == (None, None)
+
+
+def test_unknown_interval_method_is_refused():
+    with pytest.raises(ValueError, match="unknown interval method 'bca'"):
+        bootstrap_interval("bca", 1.0, [1.0, 2.0], 0.9)
+
+
+def test_basic_interval_covers_a_known_hypervolume_where_the_percentile_one_does_not():
+    # A known 3-objective front on hhc's 28-point grid, observed through 48 noisy prompts:
+    # prompt noise pushes the estimated front outward, so the hypervolume estimate is biased up
+    # and the resamples even more. Over 40 seeded repetitions the basic 95% interval covers the
+    # true hypervolume about as often as it should; the percentile interval mostly misses.
+    rng = np.random.default_rng(0)
+    grid = np.array(default_grid(3))
+    true_front = 0.2 + 0.5 * grid ** 0.7
+    truth = hypervolume(true_front, np.zeros(3))
+    covered = {"basic": 0, "percentile": 0}
+    repetitions = 40
+    for _ in range(repetitions):
+        scores = true_front[:, None, :] + 0.3 * rng.standard_normal((len(grid), 48, 3))
+        estimate = hypervolume(scores.mean(axis=1), np.zeros(3))
+        indices = rng.integers(0, 48, size=(100, 48))
+        resampled = [hypervolume(front, np.zeros(3))
+                     for front in resampled_fronts(scores, indices)]
+        for method in covered:
+            low, high = bootstrap_interval(method, estimate, resampled, 0.95)
+            covered[method] += low <= truth <= high
+    assert covered["basic"] / repetitions >= 0.85
+    assert covered["percentile"] / repetitions <= 0.5
