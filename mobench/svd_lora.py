@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -368,7 +369,8 @@ def add_svd_lora(model: PreTrainedModel, config: SVDLoRAConfig,
 
     Only σ, s, U and V are trainable; the base model is frozen in place.
     """
-    return get_peft_model(model, svd_peft_config(model, config), adapter_name=adapter_name)
+    with _quiet_peft_wrapping():
+        return get_peft_model(model, svd_peft_config(model, config), adapter_name=adapter_name)
 
 
 def read_svd_peft_config(directory: str | Path) -> SVDLoraPeftConfig:
@@ -385,9 +387,20 @@ def read_svd_peft_config(directory: str | Path) -> SVDLoraPeftConfig:
 def load_svd_lora(model: PreTrainedModel, directory: str | Path, *, is_trainable: bool = False,
                   adapter_name: str = "default") -> PeftModel:
     """Load an SVD-LoRA adapter written by ``save_pretrained`` onto its base ``model``."""
-    return PeftModel.from_pretrained(model, str(directory), adapter_name=adapter_name,
-                                     is_trainable=is_trainable,
-                                     config=read_svd_peft_config(directory))
+    with _quiet_peft_wrapping():
+        return PeftModel.from_pretrained(model, str(directory), adapter_name=adapter_name,
+                                         is_trainable=is_trainable,
+                                         config=read_svd_peft_config(directory))
+
+
+@contextmanager
+def _quiet_peft_wrapping() -> Iterator[None]:
+    # peft asks the model for transformers' deprecated ``is_gradient_checkpointing`` when it wraps
+    # it; the FutureWarning is about peft's code, not the user's, so it is silenced here alone.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                category=FutureWarning)
+        yield
 
 
 def svd_lora_layers(model: nn.Module) -> dict[str, SVDLoRALinear]:

@@ -102,6 +102,9 @@ def train_reference_policy(folder: Path, tokenizer: PreTrainedTokenizerBase,
                                eos_token_id=tokenizer.eos_token_id)
         optimizer = adamw(model, settings.learning_rate, settings.weight_decay)
         warmup = max(1, settings.steps // 20)
+        # transformers infers the loss from the class name, which GPT2LMHeadModel does not match
+        # (it warns and falls back to the causal-LM loss); name that loss outright.
+        model.loss_type = "ForCausalLM"
         model.train()
         lengths = [len(p) + len(r) for p, r in examples]
         queue: list[list[int]] = []
