@@ -145,10 +145,10 @@ def resolve_preference_sampling(config: PanaceaConfig, algorithm: str) -> str:
     """``step`` or ``row``: the configured one, else ``row`` for SFT and ``step`` otherwise.
 
     With SFT under LS the loss at each row's λ is minimized by that λ's mixture of the objectives'
-    corpora whatever the other rows hold, so drawing λ per row only shows the model 16 times as
-    many preferences per step. Measured on chat10 (400 steps, seed 0): controllability 0.63 per
-    row against 0.55 per step at equal cost and hypervolume. With DPO the paper's per-step λ is
-    kept: per row, hh's hypervolume fell from 0.73 to 0.68.
+    corpora whatever the other rows hold, so drawing λ per row only shows the model
+    ``batch_size`` times as many preferences per step. Measured on chat10 (400 steps, seed 0):
+    controllability 0.63 per row against 0.55 per step at equal cost and hypervolume. With DPO
+    the paper's per-step λ is kept: per row, hh's hypervolume fell from 0.73 to 0.68.
     """
     if config.preference_sampling != "auto":
         return config.preference_sampling

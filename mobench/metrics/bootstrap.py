@@ -18,12 +18,12 @@ the true hypervolume in 3% to 70% of repetitions, the basic interval in 95% to 9
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 IntervalMethod = Literal["basic", "percentile"]
-INTERVAL_METHODS: tuple[str, ...] = ("basic", "percentile")
+INTERVAL_METHODS: tuple[str, ...] = get_args(IntervalMethod)
 
 
 def resample_prompt_indices(n_prompts: int, n_bootstrap: int, seed: int) -> np.ndarray:
@@ -40,27 +40,32 @@ def resampled_fronts(scores: np.ndarray, indices: np.ndarray) -> Iterator[np.nda
         yield scores[:, prompt_indices, :].mean(axis=1)
 
 
-def bootstrap_interval(method: str, estimate: float, samples: Sequence[float | None],
+def bootstrap_interval(method: IntervalMethod, estimate: float, samples: Sequence[float | None],
                        confidence: float,
                        valid_range: tuple[float | None, float | None] = (None, None),
                        ) -> tuple[float | None, float | None]:
     """The ``method`` interval (see the module docstring) of a metric whose full-sample value is
     ``estimate``, clipped to the metric's ``valid_range`` (a basic interval can leave it, e.g. a
     correlation above 1); (None, None) when no resample is defined."""
+    check_interval_method(method)
     low, high = percentile_interval(samples, confidence)
     if low is None or high is None:
         return None, None
     if method == "basic":
         low, high = 2.0 * estimate - high, 2.0 * estimate - low
-    elif method != "percentile":
-        raise ValueError(f"unknown interval method {method!r}; choose from "
-                         f"{', '.join(INTERVAL_METHODS)}")
     floor, ceiling = valid_range
     if floor is not None:
         low, high = max(low, floor), max(high, floor)
     if ceiling is not None:
         low, high = min(low, ceiling), min(high, ceiling)
     return low, high
+
+
+def check_interval_method(method: str) -> None:
+    """Refuse an interval method other than ``basic`` and ``percentile``."""
+    if method not in INTERVAL_METHODS:
+        raise ValueError(f"unknown interval method {method!r}; interval must be one of "
+                         f"{', '.join(INTERVAL_METHODS)}")
 
 
 def percentile_interval(samples: Sequence[float | None],

@@ -8,8 +8,9 @@ from numbers import Integral, Real
 import numpy as np
 
 from mobench.metrics.bootstrap import (
-    INTERVAL_METHODS,
+    IntervalMethod,
     bootstrap_interval,
+    check_interval_method,
     resample_prompt_indices,
     resampled_fronts,
 )
@@ -73,7 +74,7 @@ def compute_metrics(
     confidence: float = 0.95,
     seed: int = 0,
     eum_weights: np.ndarray | None = None,
-    interval: str = "basic",
+    interval: IntervalMethod = "basic",
 ) -> MetricsReport:
     """Every metric of the front ``scores.mean(axis=1)``, with bootstrap intervals over prompts.
 
@@ -107,9 +108,7 @@ def compute_metrics(
     weights = (preference_rows if eum_weights is None
                else as_simplex_rows(eum_weights, "eum_weights", n_objectives))
     _check_bootstrap_settings(n_bootstrap, confidence, seed)
-    if interval not in INTERVAL_METHODS:
-        raise ValueError(f"interval must be one of {', '.join(INTERVAL_METHODS)}, "
-                         f"got {interval!r}")
+    check_interval_method(interval)
 
     def metrics_of(front: np.ndarray) -> MetricValues:
         return front_metrics(front, preference_rows, reference, reference_set, weights)
