@@ -37,7 +37,7 @@ from mobench import registry
 from mobench.metrics.preference import controllability
 from mobench.miniature.chat_world import SENTENCE_STYLES, ChatWorld
 from mobench.progress import quiet_library_progress
-from mobench.runner import default_cache_dir
+from mobench.runspec import default_cache_dir
 from mobench.task import TaskInstance
 
 BUDGET = 3  # sentences an oracle answer may hold: the reader's budget of the chat world

@@ -30,7 +30,7 @@ import torch
 from mobench.engine import DPOConfig, LoopConfig, OptimConfig
 from mobench.engine.dpo import DPOObjective, prepare_pairs
 from mobench.engine.preferences import PreferenceSampler
-from mobench.engine.reference import ReferencePolicy
+from mobench.engine.reference import FrozenReference
 from mobench.engine.trainer import Trainer
 from mobench.models import tiny_causal_lm, train_tokenizer
 
@@ -87,7 +87,7 @@ def run_mobench(model, tokenizer, pairs, args, work_dir: Path) -> float:
     loop = LoopConfig(steps=args.steps, batch_size=args.batch_size, seed=0)
     objective = DPOObjective(table, objectives, tokenizer.pad_token_id,
                              DPOConfig(beta=0.1, aggregation="ls", max_length=args.max_length),
-                             PreferenceSampler(2, 0), ReferencePolicy(reference), seed=0)
+                             PreferenceSampler(2, 0), FrozenReference(reference), seed=0)
     clock = StepClock()
     Trainer(policy, TimedObjective(objective, clock),
             optim=OptimConfig(learning_rate=1e-4, max_grad_norm=1.0), loop=loop,

@@ -30,7 +30,7 @@ class BaseConfig:
     """The base method has no hyper-parameters."""
 
 
-class ReferencePolicy:
+class UntunedPolicy:
     """The task's reference policy, answering the same way whatever the preference."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
@@ -62,11 +62,11 @@ class BaseMethod:
     def __init__(self, config: BaseConfig) -> None:
         self.config = config
 
-    def fit(self, context: FitContext) -> ReferencePolicy:
+    def fit(self, context: FitContext) -> UntunedPolicy:
         model, tokenizer = context.task.load_reference_policy()
-        return ReferencePolicy(model, tokenizer, context.task.spec)
+        return UntunedPolicy(model, tokenizer, context.task.spec)
 
-    def load_policy(self, directory: Path, context: FitContext) -> ReferencePolicy:
+    def load_policy(self, directory: Path, context: FitContext) -> UntunedPolicy:
         try:
             saved = json.loads((directory / POLICY_FILE).read_text())
         except (OSError, ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,59 +37,20 @@ def _say(message: str) -> None:
 
 # ----------------------------------------------------------------------------------------- run
 def cmd_run(args: argparse.Namespace) -> int:
+    from mobench.results import format_summary
     from mobench.runner import RunHooks, default_run_folder, execute_run, resolve_run_spec
 
     spec = resolve_run_spec(args.method, args.task, scale=args.scale, seed=args.seed,
                             config_file=args.config, overrides=args.overrides)
     folder = Path(args.output) if args.output else default_run_folder(spec)
     _say(f"mobench: {spec.method} on {spec.task} ({spec.scale}, seed {spec.seed}) -> {folder}")
-    outcome = execute_run(spec, folder, resume=args.resume,
+    outcome = execute_run(spec, folder, resume=args.resume, device=args.device,
                           hooks=RunHooks(on_stage=lambda stage: _say(f"mobench: {stage}")))
     if outcome.resumed_complete:
         _say("mobench: this run was already complete; showing its metrics")
     print(format_summary(outcome.metrics))
     print(f"run folder: {outcome.folder}")
     return 0
-
-
-def format_summary(metrics: dict) -> str:
-    """The primary scorer set's metrics (value and CI), then the cost, as a short table."""
-    primary = metrics["primary_scorer"]
-    lines = [f"{metrics['task']} ({metrics['scale']}): {metrics['n_preferences']} preferences x "
-             f"{metrics['n_prompts']} prompts"]
-    for set_name, table in metrics["metrics"].items():
-        marker = " (primary)" if set_name == primary else ""
-        lines.append(f"\nscorer set: {set_name}{marker}")
-        lines.append(_metrics_table(table))
-    cost = metrics["cost"]
-    lines.append(f"\ncost: {cost['train_seconds']:.1f} s training, "
-                 f"{cost['models_trained']} models, "
-                 f"{cost['adapters_trained']} adapters, {cost['trainable_parameters']:,} trainable "
-                 f"parameters, {cost['generated_tokens']:,} generated tokens, "
-                 f"{cost['reward_calls']:,} reward calls")
-    return "\n".join(lines)
-
-
-def _metrics_table(table: dict) -> str:
-    rows = [("metric", "value", "CI", "better")]
-    for name, entry in table.get("metrics", table).items():
-        if not isinstance(entry, dict) or "value" not in entry:
-            continue
-        value = _fmt(entry.get("value"))
-        low, high = entry.get("ci_low"), entry.get("ci_high")
-        ci = f"[{_fmt(low)}, {_fmt(high)}]" if low is not None and high is not None else "-"
-        rows.append((name, value, ci, entry.get("direction", "")))
-    widths = [max(len(r[k]) for r in rows) for k in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip()
-                     for row in rows)
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 # ---------------------------------------------------------------------------------------- list
@@ -112,6 +74,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from mobench.policy import derive_seed
     from mobench.runner import load_run, load_trained_policy
+    from mobench.serving import answering_preferences
     from mobench.specs import parse_preference
 
     folder = Path(args.run_dir)
@@ -127,17 +90,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
         decoding = _replace(decoding, max_new_tokens=args.max_new_tokens)
     if args.greedy:
         decoding = _replace(decoding, do_sample=False)
-    policy, _ = load_trained_policy(folder, spec)
-    generations = policy.generate(prompts, np.repeat(preference[None, :], len(prompts), axis=0),
+    policy, _ = load_trained_policy(folder, spec, device=args.device)
+    answered = answering_preferences(policy, preference[None, :])[0]
+    if not np.array_equal(answered, preference):
+        _say(f"mobench: this policy serves only its trained preferences; the nearest one, "
+             f"{_vector(answered)}, answers {_vector(preference)}")
+    generations = policy.generate(prompts, np.repeat(answered[None, :], len(prompts), axis=0),
                                   decoding, derive_seed(args.seed, 0))
     for prompt, generation in zip(prompts, generations, strict=True):
         if args.json:
             print(json.dumps({"prompt": prompt, "preference": preference.tolist(),
+                              "answered_preference": answered.tolist(),
                               "response": generation.text, "n_tokens": generation.n_tokens},
                              ensure_ascii=False))
         else:
             print(f"> {prompt}\n{generation.text}\n")
     return 0
+
+
+def _vector(values: np.ndarray) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
 
 
 def _replace(obj, **changes):  # type: ignore[no-untyped-def]
@@ -158,11 +130,12 @@ def _task_spec(spec):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------------------- eval
 def cmd_eval(args: argparse.Namespace) -> int:
     from mobench.evalrun import evaluate_saved_run
+    from mobench.results import format_summary
 
     folder = Path(args.run_dir)
     outcome = evaluate_saved_run(folder, task=args.task, preferences_file=args.preferences,
                                  prompts_file=args.prompts, seed=args.seed, name=args.name,
-                                 overrides=args.overrides,
+                                 overrides=args.overrides, device=args.device,
                                  on_stage=lambda stage: _say(f"mobench: {stage}"))
     print(format_summary(outcome.metrics))
     print(f"evaluation folder: {outcome.folder}")
@@ -185,8 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", help="run folder (default runs/<task>/<method>/<run-id>)")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run in its folder without redoing finished work")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                     help="where to train and generate (auto: CUDA at paper scale when present)")
     run.add_argument("overrides", nargs="*", metavar="key=value",
-                     help="config overrides, e.g. method.lr=1e-4 eval.batch_size=16")
+                     help="config overrides, e.g. method.train.steps=200 eval.batch_size=16")
     run.set_defaults(handler=cmd_run)
 
     lister = sub.add_parser("list", help="list registered methods or tasks")
@@ -203,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--max-new-tokens", type=int, default=None)
     gen.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     gen.add_argument("--json", action="store_true", help="one JSON object per answer")
+    gen.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     gen.set_defaults(handler=cmd_generate)
 
     ev = sub.add_parser("eval", help="evaluate a saved policy again (other grid, other prompts)")
@@ -212,15 +188,29 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--prompts", help="a file: one prompt per line, or JSONL with 'prompt'")
     ev.add_argument("--seed", type=int, default=None, help="decoding seed (default: the run's)")
     ev.add_argument("--name", help="name of the evaluation folder under RUN_DIR/evals/")
+    ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ev.add_argument("overrides", nargs="*", metavar="key=value",
                     help="evaluation overrides, e.g. eval.decoding.temperature=0.7")
     ev.set_defaults(handler=cmd_eval)
     return parser
 
 
+def show_harness_messages() -> None:
+    """The harness's own progress notes (``mobench`` logger: resumes, legs) as "mobench:" lines."""
+    logger = logging.getLogger("mobench")
+    if not any(getattr(h, "mobench_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("mobench: %(message)s"))
+        handler.mobench_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     quiet_library_progress()
+    show_harness_messages()
     # key=value overrides may come before or after options; argparse alone keeps only one run
     # of positionals, so the stragglers are collected here.
     args, extra = parser.parse_known_args(argv)

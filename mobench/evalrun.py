@@ -19,7 +19,9 @@ from mobench.config import build_dataclass, merge, parse_overrides, to_plain
 from mobench.errors import ConfigError, RunFolderError, UnknownNameError
 from mobench.evaluation import evaluate
 from mobench.inputs import read_preferences, read_prompts
-from mobench.runner import RunOutcome, finalize, load_run, load_task, plan_for, task_spec
+from mobench.results import write_results
+from mobench.runner import RunOutcome, load_task, plan_for, run_label
+from mobench.runspec import default_cache_dir, load_run, resolve_device, task_spec
 from mobench.specs import CostRecord, EvaluationConfig
 
 EVALS_DIR = "evals"
@@ -28,7 +30,7 @@ EVALS_DIR = "evals"
 def evaluate_saved_run(folder: Path, *, task: str | None = None,
                        preferences_file: str | None = None, prompts_file: str | None = None,
                        seed: int | None = None, name: str | None = None,
-                       overrides: Sequence[str] = (),
+                       overrides: Sequence[str] = (), device: str = "auto",
                        on_stage: Callable[[str], None] = lambda s: None) -> RunOutcome:
     from mobench import registry
     from mobench.method import FitContext
@@ -72,9 +74,11 @@ def evaluate_saved_run(folder: Path, *, task: str | None = None,
             return RunOutcome(out, store.read_json(out / store.METRICS_FILE), True)
         store.write_json_atomic(spec_file, choice)
         on_stage("loading task and policy")
-        instance = load_task(eval_spec, None)
+        cache = default_cache_dir()
+        instance = load_task(eval_spec, cache)
         method = registry.methods.get(spec.method)(spec.method_config)
-        context = FitContext(task=instance, seed=spec.seed, work_dir=folder / store.WORK_DIR)
+        context = FitContext(task=instance, seed=spec.seed, work_dir=folder / store.WORK_DIR,
+                             device=resolve_device(device, spec.scale), cache_dir=cache)
         policy = method.load_policy(folder / store.POLICY_DIR, context)
         cost = CostRecord(**store.read_json(folder / store.POLICY_DIR / store.COST_FILE))
         plan = plan_for(instance, evaluation, run_seed, preferences, prompts)
@@ -82,6 +86,7 @@ def evaluate_saved_run(folder: Path, *, task: str | None = None,
         started = time.perf_counter()
         table = evaluate(policy, plan, instance.scorer_sets, instance.spec.objective_names,
                          evaluation, store.RecordsLog(out / store.RECORDS_FILE))
-        metrics = finalize(out, instance, plan, table, evaluation, run_seed, cost,
-                           time.perf_counter() - started)
+        label = run_label(eval_spec, method, instance, folder)
+        metrics = write_results(out, label, instance, plan, table, evaluation, run_seed, cost,
+                                time.perf_counter() - started)
     return RunOutcome(out, metrics)

@@ -6,20 +6,31 @@ own. Every method is evaluated on the same plan, so decoding randomness is ident
 and a resumed evaluation reproduces an uninterrupted one. Every response is scored by every scorer
 of every scorer set. The score tensor (preference × prompt × objective) and the responses are the
 primary artifact; the front is their mean over prompts.
+
+A policy that serves only some preferences (:mod:`mobench.serving`) answers each cell at the
+nearest one it serves; its records say which (``answered_preference``). What a policy spends
+inside ``generate`` beyond the response it returns (Best-of-N's other samples and reward calls,
+MOD's extra forward passes) is counted per batch into the records (``batch_cost``), so the
+evaluation's cost survives a resume as its records do.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from mobench.cost import CostMeter, metering
 from mobench.policy import SteerablePolicy, derive_seed
 from mobench.progress import progress
+from mobench.serving import answering_preferences, served_preferences
 from mobench.specs import EvaluationConfig, validate_preferences
 from mobench.store import RecordsLog
 from mobench.task import Scorer
+
+POLICY_COST_KEYS = ("sampled_tokens", "reward_calls", "model_token_passes")
 
 
 @dataclass(frozen=True)
@@ -72,11 +83,15 @@ class ScoreTable:
         scores: per scorer set, raw scores of shape (n_preferences, n_prompts, m).
         responses: (n_preferences, n_prompts) array of response texts.
         n_tokens: (n_preferences, n_prompts) generated token counts.
+        policy_cost: what the policy spent generating, summed over batches: ``sampled_tokens``
+            (every token it sampled, returned or not), ``reward_calls`` (its own reward-model
+            calls) and ``model_token_passes`` (forward passes beyond one per sampled token).
     """
 
     scores: Mapping[str, np.ndarray]
     responses: np.ndarray
     n_tokens: np.ndarray
+    policy_cost: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     def front(self, scorer_set: str) -> np.ndarray:
         """Mean raw scores over prompts: (n_preferences, m)."""
@@ -94,15 +109,19 @@ def evaluate(policy: SteerablePolicy, plan: EvaluationPlan,
     """
     done = log.load(plan.batch_sizes)
     todo = [b for b in range(len(plan.batches)) if b not in done]
+    serves_subset = served_preferences(policy) is not None
     bar = progress(total=sum(plan.batch_sizes), desc="evaluating", unit="response")
     bar.update(sum(len(done[b]) for b in done))
     with bar:
         for b in todo:
             cells = plan.batches[b]
             prompts = [plan.prompts[j] for _, j in cells]
-            preferences = plan.preferences[[i for i, _ in cells]]
-            generations = policy.generate(prompts, preferences, config.decoding,
-                                          derive_seed(plan.seed, b))
+            requested = plan.preferences[[i for i, _ in cells]]
+            answered = answering_preferences(policy, requested)
+            meter = CostMeter()
+            with metering(meter):
+                generations = policy.generate(prompts, answered, config.decoding,
+                                              derive_seed(plan.seed, b))
             if len(generations) != len(cells):
                 raise RuntimeError(f"the policy returned {len(generations)} responses for "
                                    f"{len(cells)} prompts")
@@ -110,9 +129,12 @@ def evaluate(policy: SteerablePolicy, plan: EvaluationPlan,
             scored = {set_name: {name: np.asarray(scorers[name](prompts, responses), dtype=float)
                                  for name in objective_names}
                       for set_name, scorers in scorer_sets.items()}
+            batch_cost = {"sampled_tokens": meter.generated_tokens,
+                          "reward_calls": meter.reward_calls,
+                          "model_token_passes": meter.model_token_passes}
             records = []
             for k, ((i, j), generation) in enumerate(zip(cells, generations, strict=True)):
-                records.append({
+                record = {
                     "batch": b,
                     "preference_index": i,
                     "preference": [float(x) for x in plan.preferences[i]],
@@ -122,7 +144,11 @@ def evaluate(policy: SteerablePolicy, plan: EvaluationPlan,
                     "n_tokens": generation.n_tokens,
                     "scores": {s: {name: float(values[name][k]) for name in objective_names}
                                for s, values in scored.items()},
-                })
+                    "batch_cost": batch_cost,
+                }
+                if serves_subset:
+                    record["answered_preference"] = [float(x) for x in answered[k]]
+                records.append(record)
             log.append_batch(records)
             done[b] = records
             bar.update(len(cells))
@@ -154,4 +180,10 @@ def table_from_records(batches: Mapping[int, Sequence[Mapping]], plan: Evaluatio
                 scores[s][i, j] = [record["scores"][s][name] for name in objective_names]
     if not seen.all():
         raise RuntimeError(f"{int((~seen).sum())} evaluation cells have no record")
-    return ScoreTable(scores=scores, responses=responses, n_tokens=n_tokens)
+    policy_cost = dict.fromkeys(POLICY_COST_KEYS, 0)
+    for records in batches.values():
+        batch_cost = records[0].get("batch_cost", {}) if records else {}
+        for key in POLICY_COST_KEYS:
+            policy_cost[key] += int(batch_cost.get(key, 0))
+    return ScoreTable(scores=scores, responses=responses, n_tokens=n_tokens,
+                      policy_cost=policy_cost)

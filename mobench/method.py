@@ -1,66 +1,27 @@
 """The method contract: ``fit(context) -> steerable policy``, with its cost counted by the harness.
 
 A method is registered by name (see :mod:`mobench.registry`). The harness builds a
-:class:`FitContext`, times ``fit``, counts reward calls through the scorers it hands out, and turns
-the :class:`CostMeter` into a :class:`~mobench.specs.CostRecord`. Methods never evaluate themselves:
-evaluation is :mod:`mobench.evaluation`'s job.
+:class:`FitContext`, times ``fit`` (:class:`~mobench.cost.TrainingClock`), counts generated tokens
+and reward calls where the shared code does the work (:mod:`mobench.cost`), and turns the
+:class:`~mobench.cost.CostMeter` into a :class:`~mobench.specs.CostRecord`. Methods never evaluate
+themselves: evaluation is :mod:`mobench.evaluation`'s job.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import numpy as np
-
+from mobench.cost import CostMeter, CountingScorer
 from mobench.policy import SteerablePolicy
-from mobench.specs import CostRecord
 from mobench.task import Scorer, TaskInstance
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-class CostMeter:
-    """Counters a method updates while training; the harness reads them into a CostRecord."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.models_trained = 0
-        self.adapters_trained = 0
-        self.trainable_parameters = 0
-        self.generated_tokens = 0
-        self.reward_calls = 0
-
-    def add(self, *, models_trained: int = 0, adapters_trained: int = 0,
-            trainable_parameters: int = 0, generated_tokens: int = 0,
-            reward_calls: int = 0) -> None:
-        with self._lock:
-            self.models_trained += models_trained
-            self.adapters_trained += adapters_trained
-            self.trainable_parameters += trainable_parameters
-            self.generated_tokens += generated_tokens
-            self.reward_calls += reward_calls
-
-    def record(self, train_seconds: float) -> CostRecord:
-        return CostRecord(models_trained=self.models_trained,
-                          adapters_trained=self.adapters_trained,
-                          trainable_parameters=self.trainable_parameters,
-                          train_seconds=round(train_seconds, 3),
-                          generated_tokens=self.generated_tokens,
-                          reward_calls=self.reward_calls)
-
-
-class CountingScorer:
-    """Wraps a scorer so every scored response counts as one reward call in the meter."""
-
-    def __init__(self, scorer: Scorer, meter: CostMeter) -> None:
-        self._scorer = scorer
-        self._meter = meter
-
-    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        self._meter.add(reward_calls=len(responses))
-        return self._scorer(prompts, responses)
+__all__ = ["CostMeter", "CountingScorer", "FitContext", "Method"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +32,11 @@ class FitContext:
         task: the loaded task (data, reference policy, spec).
         seed: the run's seed; methods seed all their randomness from it.
         work_dir: a folder of the run for the method's checkpoints, kept across ``--resume``.
-        meter: cost counters; see :class:`CostMeter`.
-        device: the torch device to train on (``"cpu"`` here, ``"cuda"`` at paper scale).
+        meter: cost counters (the runner's is persisted in ``work_dir``; see
+            :mod:`mobench.cost`). Generation and scoring done through the harness count into it.
+        device: the torch device to train on (``cpu``; ``cuda`` at paper scale on a GPU machine),
+            resolved by the runner from ``--device``.
+        cache_dir: the asset cache, for parts a method may share across runs (experts).
     """
 
     task: TaskInstance
@@ -80,6 +44,7 @@ class FitContext:
     work_dir: Path
     meter: CostMeter = field(default_factory=CostMeter)
     device: str = "cpu"
+    cache_dir: Path | None = None
 
     @property
     def reward_scorers(self) -> Mapping[str, Scorer]:
@@ -87,12 +52,30 @@ class FitContext:
         return {name: CountingScorer(scorer, self.meter)
                 for name, scorer in self.task.training_scorers.items()}
 
+    def reference_policy(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        """A fresh copy of the task's reference policy (model, tokenizer) on :attr:`device`."""
+        model, tokenizer = self.task.load_reference_policy()
+        if self.device != "cpu":
+            model = model.to(self.device)
+        return model, tokenizer
+
+    def save_cost(self) -> None:
+        """Persist the meter with durable work just written (if the runner's meter persists)."""
+        save = getattr(self.meter, "save", None)
+        if callable(save):
+            save()
+
 
 class Method(Protocol):
     """An alignment method. Implementations are registered under ``mobench.methods``.
 
     ``config_class`` is a frozen dataclass of the method's hyper-parameters; the CLI fills it from
     YAML and ``key=value`` overrides and rejects unknown keys.
+
+    Optional: ``variant(spec) -> str`` names the variant the config selects on that task (RS's
+    ``factors``/``delta``, a signal and aggregation...); results and leaderboards carry it
+    (:func:`method_variant`). ``serves = "point"`` says the method yields one policy that ignores
+    the preference (PAMA), so leaderboards draw it as a point, not a front.
     """
 
     name: ClassVar[str]
@@ -108,3 +91,17 @@ class Method(Protocol):
     def load_policy(self, directory: Path, context: FitContext) -> SteerablePolicy:
         """Rebuild the policy that ``SteerablePolicy.save`` wrote to ``directory``."""
         ...
+
+
+DEFAULT_VARIANT = "default"
+
+
+def method_variant(method: Any, spec: Any) -> str:
+    """The method's variant name on ``spec``'s task (``default`` when it names none)."""
+    variant = getattr(method, "variant", None)
+    return str(variant(spec)) if callable(variant) else DEFAULT_VARIANT
+
+
+def method_serves(method: Any) -> str:
+    """``front`` (one answer per preference) or ``point`` (one policy whatever the preference)."""
+    return "point" if getattr(method, "serves", "front") == "point" else "front"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
+from mobench.cost import count_generated_tokens
 from mobench.specs import DecodingConfig
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ def generate_texts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     """Batched generation with a transformers causal LM, left-padded, seeded, RNG-isolated.
 
     The global torch RNG is forked so that evaluation never perturbs a method's own randomness.
-    ``model_kwargs`` are passed to ``generate`` (a steerable layer's per-row inputs, say).
+    ``model_kwargs`` are passed to ``generate`` (a steerable layer's per-row inputs, say). The
+    generated tokens count into the active cost meters (:mod:`mobench.cost`).
     """
     import torch
 
@@ -81,7 +83,9 @@ def generate_texts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         finally:
             model.train(was_training)
     new_tokens = output[:, batch["input_ids"].shape[1]:]
-    return [_to_generation(row.tolist(), tokenizer) for row in new_tokens]
+    generations = [_to_generation(row.tolist(), tokenizer) for row in new_tokens]
+    count_generated_tokens(sum(g.n_tokens for g in generations))
+    return generations
 
 
 def _to_generation(token_ids: list[int], tokenizer: PreTrainedTokenizerBase) -> Generation:

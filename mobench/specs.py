@@ -111,6 +111,63 @@ class EvaluationConfig:
             raise ValueError("eval.confidence must lie in (0, 1)")
 
 
+TrainingSignal = Literal["sft", "dpo", "ppo"]
+TRAINING_SIGNALS: tuple[str, ...] = ("sft", "dpo", "ppo")
+SFTData = Literal["objective_columns", "chosen_responses", "none"]
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How a task trains methods at one scale: its default signal and the data it offers.
+
+    Methods read this instead of knowing tasks: a method whose config says ``signal: auto``
+    trains with ``default_signal``, and a method that needs a kind of data the task does not offer
+    fails with one line before anything is trained.
+
+    Attributes:
+        default_signal: ``sft``, ``dpo`` or ``ppo``: the per-objective training signal of the
+            papers' setting for this task and scale (or the one measured to work at tiny scale;
+            the task's docstring says why).
+        preference_pairs: the task offers ``prompt``/``chosen``/``rejected`` pairs for every
+            objective (``TaskData.preference_pairs``), so DPO (and MODPO) can train.
+        sft_data: where per-objective SFT data comes from: ``objective_columns`` (the SFT
+            corpus's ``response_<objective>`` columns, one response per objective and prompt),
+            ``chosen_responses`` (each objective's chosen responses of its pairs) or ``none``.
+        rl_prompts: the task offers training prompts for on-policy training (PPO rollouts,
+            online rounds).
+        reward_scorers: the task offers training scorers (reward models) that methods may call.
+    """
+
+    default_signal: TrainingSignal = "dpo"
+    preference_pairs: bool = True
+    sft_data: SFTData = "chosen_responses"
+    rl_prompts: bool = True
+    reward_scorers: bool = True
+
+    def __post_init__(self) -> None:
+        if self.default_signal not in TRAINING_SIGNALS:
+            raise ValueError(f"training signal must be one of {', '.join(TRAINING_SIGNALS)}, "
+                             f"got {self.default_signal!r}")
+        if self.sft_data not in ("objective_columns", "chosen_responses", "none"):
+            raise ValueError(f"sft_data must be objective_columns, chosen_responses or none, "
+                             f"got {self.sft_data!r}")
+        if self.sft_data == "chosen_responses" and not self.preference_pairs:
+            raise ValueError("sft_data 'chosen_responses' needs preference pairs")
+        if not self.offers(self.default_signal):
+            raise ValueError(f"the default signal {self.default_signal!r} needs data the task "
+                             "does not offer")
+
+    def offers(self, signal: str) -> bool:
+        """Whether the task offers what ``signal`` trains on."""
+        if signal == "dpo":
+            return self.preference_pairs
+        if signal == "sft":
+            return self.sft_data != "none"
+        if signal == "ppo":
+            return self.rl_prompts and self.reward_scorers
+        return False
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What a task is at one scale: the part every method and metric agrees on.
@@ -124,6 +181,7 @@ class TaskSpec:
         base_model: hub id or local path of the default reference policy.
         primary_scorer: which scorer set (``reward_model``, ``exact``...) the leaderboard ranks by.
         prompt_template: how a raw prompt is shown to the policy; ``{prompt}`` marks the spot.
+        training: the training signal and data the task offers methods at this scale.
     """
 
     name: str
@@ -134,6 +192,7 @@ class TaskSpec:
     base_model: str
     primary_scorer: str
     prompt_template: str = "{prompt}"
+    training: TrainingSpec = field(default_factory=TrainingSpec)
 
     def __post_init__(self) -> None:
         m = len(self.objectives)
@@ -179,6 +238,11 @@ class CostRecord:
         generated_tokens: tokens the method generated while training (PPO rollouts, RiC's online
             rounds); evaluation tokens are counted apart.
         reward_calls: reward-model or scorer calls made while training, counted by the harness.
+        reused: parts of the policy that were not trained in this run but reused (an expert
+            found in the asset cache, say), each with the cost its own training recorded; the
+            counters above include its counts (it is part of what the policy cost), while
+            ``train_seconds`` is this run's wall-clock only; reuse is neither hidden nor charged
+            twice.
     """
 
     models_trained: int = 0
@@ -187,6 +251,7 @@ class CostRecord:
     train_seconds: float = 0.0
     generated_tokens: int = 0
     reward_calls: int = 0
+    reused: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -91,6 +91,23 @@ class TaskInstance:
         if self.training_scorer_set and self.training_scorer_set not in self.scorer_sets:
             raise ValueError(f"task {self.spec.name!r}: unknown training scorer set "
                              f"{self.training_scorer_set!r}")
+        self._check_training_data()
+
+    def _check_training_data(self) -> None:
+        """The data must hold what ``spec.training`` says the task offers."""
+        training, names = self.spec.training, self.spec.objective_names
+        if training.preference_pairs:
+            missing = [o for o in names if o not in self.data.preference_pairs]
+            if missing:
+                raise ValueError(f"task {self.spec.name!r} declares preference pairs but has "
+                                 f"none for {', '.join(missing)}")
+        if training.sft_data == "objective_columns":
+            corpus = self.data.sft_corpus
+            columns = [] if corpus is None else corpus.column_names
+            missing = [o for o in names if f"response_{o}" not in columns]
+            if missing:
+                raise ValueError(f"task {self.spec.name!r} declares per-objective SFT columns but "
+                                 f"its corpus lacks response_{missing[0]}")
 
     @property
     def training_scorers(self) -> Mapping[str, Scorer]:
@@ -118,3 +135,13 @@ class Task(Protocol):
     def load(self, scale: str, seed: int, cache_dir: Path) -> TaskInstance:
         """Build (once, then cached under ``cache_dir``) or read the task's assets."""
         ...
+
+
+def check_scale(task: str, scale: str, scales: tuple[str, ...], hint: str = "") -> None:
+    """The one check every task runs: ``scale`` must be one the task offers, else one line."""
+    from mobench.errors import MobenchError
+
+    if scale not in scales:
+        extra = f" ({hint})" if hint else ""
+        raise MobenchError(f"task {task!r} has no scale {scale!r}; it offers "
+                           f"{', '.join(scales)}{extra}")

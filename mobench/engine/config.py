@@ -6,7 +6,7 @@ bad value fails before any model is loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,8 +37,9 @@ class OptimConfig:
         betas: AdamW's moment coefficients.
         eps: AdamW's epsilon.
         warmup_steps: optimizer steps of linear warm-up from 0 to ``learning_rate``.
-        schedule: after warm-up, ``constant``, ``linear`` decay to 0, or ``cosine`` decay to 0,
-            over the remaining steps.
+        schedule: after warm-up, ``constant``, ``linear`` decay, or ``cosine`` decay, over the
+            remaining steps, down to ``min_lr_ratio`` of the peak.
+        min_lr_ratio: where a decaying schedule ends, as a fraction of the peak (0 by default).
         max_grad_norm: clip the global gradient norm to this value (0: no clipping).
     """
 
@@ -48,6 +49,7 @@ class OptimConfig:
     eps: float = 1e-8
     warmup_steps: int = 0
     schedule: LRSchedule = "constant"
+    min_lr_ratio: float = 0.0
     max_grad_norm: float = 1.0
 
     def __post_init__(self) -> None:
@@ -60,6 +62,8 @@ class OptimConfig:
         if self.warmup_steps < 0:
             raise ValueError(f"optim.warmup_steps must not be negative, got {self.warmup_steps}")
         _check_choice("optim.schedule", self.schedule, ("constant", "linear", "cosine"))
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"optim.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
         if self.max_grad_norm < 0:
             raise ValueError(f"optim.max_grad_norm must be 0 (off) or positive, "
                              f"got {self.max_grad_norm}")
@@ -83,6 +87,9 @@ class LoopConfig:
         log_every: append a line of metrics to the JSONL log every this many steps.
         disable_dropout: set every dropout probability to 0 before training, so the log-probs of
             the policy, the reference and PPO's old policy are computed by the same function.
+        seed_generators: seed python's, numpy's and torch's global generators from ``seed`` at
+            the start (false: keep the caller's state, for a caller that seeded them itself;
+            a resumed run restores them from its checkpoint either way).
         progress_desc: label of the progress bar.
     """
 
@@ -94,6 +101,7 @@ class LoopConfig:
     keep_checkpoints: int = 1
     log_every: int = 1
     disable_dropout: bool = True
+    seed_generators: bool = True
     progress_desc: str = "training"
 
     def __post_init__(self) -> None:
@@ -197,8 +205,11 @@ class PPOConfig:
         rollout_prompts: prompts per rollout (one response each), across all processes.
         ppo_epochs: passes over each rollout batch.
         max_new_tokens: generation budget per response.
-        temperature: sampling temperature of rollouts.
-        top_p: nucleus mass of rollouts.
+        temperature: sampling temperature of rollouts; the policy's, old policy's and
+            reference's log-probs are taken from the same tempered distribution (logits divided
+            by it, as TRL does), so the PPO ratio and the KL are those of what was sampled.
+        top_p: nucleus mass of rollouts; only 1 is accepted: a truncated distribution gives the
+            tokens it cuts no log-probability, so ratio and KL would not be the sampler's.
         kl_coef: β of the per-token KL penalty −β (log π − log π_ref) (k1 estimator) added to
             every objective's reward stream.
         reward_scale: normalized rewards are multiplied by this.
@@ -240,8 +251,10 @@ class PPOConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"ppo.{name} must be at least 1, got {getattr(self, name)}")
         _check_positive("ppo.temperature", self.temperature)
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"ppo.top_p must lie in (0, 1], got {self.top_p}")
+        if self.top_p != 1:
+            raise ValueError(f"ppo.top_p must be 1 (got {self.top_p}): PPO needs the log-probs of "
+                             "the distribution rollouts are sampled from, and nucleus sampling "
+                             "truncates it; lower ppo.temperature instead")
         for name in ("kl_coef", "value_clip", "value_coef", "tche_margin", "value_head_hidden"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ppo.{name} must not be negative, got {getattr(self, name)}")
@@ -278,3 +291,63 @@ class DeepSpeedConfig:
         if self.config_path and not Path(self.config_path).is_file():
             raise ValueError(f"deepspeed.config_path {self.config_path!r} is not a file")
         _check_choice("deepspeed.backend", self.backend, ("gloo", "nccl"))
+
+
+TrainingSignalChoice = Literal["auto", "sft", "dpo", "ppo"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The training every method embeds: one model (or adapter) trained on a task's signal.
+
+    One config for every method, with the same defaults, so no method is tuned more than
+    another: an RS expert, a DPS grid model, Panacea's single model and PAMA's policy each get
+    these steps, batch, optimizer and objective settings unless a run overrides them.
+
+    Attributes:
+        signal: ``sft``, ``dpo``, ``ppo``, or ``auto`` (the task's ``training.default_signal``).
+        steps: optimizer steps (PPO: over all rollouts and epochs).
+        batch_size: rows per micro-batch (DPO: pairs; SFT: responses; PPO: rollout samples).
+        gradient_accumulation: micro-batches per optimizer step.
+        checkpoints: checkpoints written over the run (every ``steps // checkpoints`` steps; the
+            last one at the end); a killed run resumes from the latest.
+        optim: AdamW and its schedule. The learning rate 2e-3 is Panacea's (the reimplementations'
+            actor rate), kept for every method.
+        sft: the SFT objective (aggregation, reduction, length).
+        dpo: the DPO objective. β = 0.5 rather than DPO's usual 0.1: on the tiny tasks' noisy
+            labels 0.1 over-fits the labels (reward-model front up, exact front down), the
+            over-optimization the tiny scale is built to show.
+        ppo: PPO (rollouts, KL coefficient, clip, aggregation); the paper's KL 0.02 and reward
+            scale 5.
+        deepspeed: run in a DeepSpeed engine (ZeRO 2/3, several processes); None: plain PyTorch.
+    """
+
+    signal: TrainingSignalChoice = "auto"
+    steps: int = 400
+    batch_size: int = 16
+    gradient_accumulation: int = 1
+    checkpoints: int = 4
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        learning_rate=2e-3, warmup_steps=5, max_grad_norm=1.0))
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(max_length=128))
+    dpo: DPOConfig = field(default_factory=lambda: DPOConfig(beta=0.5, max_length=128))
+    ppo: PPOConfig = field(default_factory=lambda: PPOConfig(
+        rollout_prompts=32, ppo_epochs=2, max_new_tokens=48, kl_coef=0.02, reward_scale=5.0))
+    deepspeed: DeepSpeedConfig | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("train.signal", self.signal, ("auto", "sft", "dpo", "ppo"))
+        for name in ("steps", "batch_size", "gradient_accumulation", "checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+
+    def loop(self, seed: int, progress_desc: str) -> LoopConfig:
+        """The engine loop of this training, seeded by the run."""
+        return LoopConfig(steps=self.steps, batch_size=self.batch_size,
+                          gradient_accumulation=self.gradient_accumulation, seed=seed,
+                          checkpoint_every=max(1, self.steps // self.checkpoints),
+                          progress_desc=progress_desc)
+
+    def with_steps(self, steps: int) -> TrainingConfig:
+        """The same training with another number of steps (equal-budget splits)."""
+        return replace(self, steps=max(1, steps))

@@ -31,7 +31,7 @@ from mobench.engine.hooks import ApplyPreferences, no_preferences
 from mobench.engine.logprobs import reduce_sequence, token_logprobs
 from mobench.engine.pairs import merge_preference_pairs
 from mobench.engine.preferences import PreferenceSampler
-from mobench.engine.reference import ReferencePolicy
+from mobench.engine.reference import FrozenReference
 from mobench.engine.trainer import RunContext
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class DPOObjective:
     """
 
     def __init__(self, table: datasets.Dataset, objectives: Sequence[str], pad_id: int,
-                 config: DPOConfig, sampler: PreferenceSampler, reference: ReferencePolicy,
+                 config: DPOConfig, sampler: PreferenceSampler, reference: FrozenReference,
                  apply_preferences: ApplyPreferences = no_preferences, seed: int = 0) -> None:
         if sampler.n_objectives != len(objectives):
             raise ValueError(f"the preference sampler draws {sampler.n_objectives} weights for "

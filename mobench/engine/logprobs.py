@@ -21,13 +21,17 @@ def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return picked - torch.logsumexp(logits, dim=-1)
 
 
-def token_logprobs(model: torch.nn.Module, batch: TokenBatch, *,
-                   with_hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+def token_logprobs(model: torch.nn.Module, batch: TokenBatch, *, with_hidden: bool = False,
+                   temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-token log-probs (n, T − 1) of ``batch.input_ids[:, 1:]``, zero outside the response,
-    and, when asked, the final hidden states (n, T, H) of the same forward."""
+    and, when asked, the final hidden states (n, T, H) of the same forward. ``temperature``
+    divides the logits first (the tempered distribution a sampler drew from)."""
     output = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                    output_hidden_states=with_hidden, use_cache=False)
-    logps = gather_logprobs(output.logits[:, :-1], batch.input_ids[:, 1:])
+    logits = output.logits[:, :-1]
+    if temperature != 1.0:
+        logits = logits / temperature
+    logps = gather_logprobs(logits, batch.input_ids[:, 1:])
     logps = logps * batch.response_mask[:, 1:]
     hidden = output.hidden_states[-1] if with_hidden else None
     return logps, hidden

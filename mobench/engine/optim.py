@@ -29,9 +29,8 @@ def lr_multiplier(step: int, total_steps: int, config: OptimConfig) -> float:
         return 1.0
     done = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
     done = min(1.0, done)
-    if config.schedule == "linear":
-        return 1.0 - done
-    return 0.5 * (1.0 + math.cos(math.pi * done))
+    decay = 1.0 - done if config.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * done))
+    return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * decay
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import datasets
+import numpy as np
 import pandas as pd
 
 KEY = ["prompt", "response_a", "response_b", "occurrence"]
@@ -70,6 +71,23 @@ def merge_sft_sets(sets: Mapping[str, datasets.Dataset],
     table = pd.DataFrame({"prompt": merged["prompt"], "response": merged["response"],
                           "labels": list(labels)})
     return datasets.Dataset.from_pandas(table, preserve_index=False)
+
+
+def keep_rows_of(table: datasets.Dataset,
+                 objectives_in_use: Sequence[bool] | None) -> datasets.Dataset:
+    """The rows of a merged table (``labels`` column) labelled for at least one objective in
+    use; all rows when ``objectives_in_use`` is None or all true."""
+    if objectives_in_use is None or all(objectives_in_use):
+        return table
+    use = np.asarray(objectives_in_use, dtype=bool)
+    labels = np.asarray(table["labels"])
+    if labels.ndim != 2 or labels.shape[1] != len(use):
+        raise ValueError(f"objectives_in_use has {len(use)} entries for labels of shape "
+                         f"{labels.shape}")
+    keep = np.flatnonzero((labels[:, use] != 0).any(axis=1))
+    if keep.size == 0:
+        raise ValueError("no training row is labelled for an objective with positive weight")
+    return table.select(keep.tolist())
 
 
 def sft_sets_from_pairs(pairs: Mapping[str, datasets.Dataset]) -> dict[str, datasets.Dataset]:

@@ -24,20 +24,21 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
+from mobench.cost import count_generated_tokens
 from mobench.engine.aggregation import tchebycheff_selection
 from mobench.engine.config import PPOConfig
 from mobench.engine.data import BatchOrder, TokenBatch, collate
 from mobench.engine.hooks import ApplyPreferences, no_preferences
 from mobench.engine.logprobs import gather_logprobs
 from mobench.engine.preferences import PreferenceSampler
-from mobench.engine.reference import ReferencePolicy
+from mobench.engine.reference import FrozenReference
 from mobench.engine.trainer import RunContext
 from mobench.policy import derive_seed
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from mobench.method import CostMeter
+    from mobench.cost import CostMeter
     from mobench.specs import Objective
     from mobench.task import Scorer
 
@@ -96,7 +97,8 @@ class PPOObjective:
         sampler: draws λ for each rollout (its ``step`` is the rollout index).
         reference: π_ref (a separate model, or the policy with its adapter disabled).
         apply_preferences: the method's hook, called before every policy forward and generate.
-        meter: counts generated tokens (end-of-sequence excluded), if given.
+        meter: counts generated tokens (end-of-sequence excluded); None: the active meters of
+            :mod:`mobench.cost` (the run's, inside ``fit``).
         combine_advantages: replaces the LS/Tche combination, if given.
         seed: seeds prompt order, rollouts and minibatch order.
     """
@@ -104,7 +106,7 @@ class PPOObjective:
     def __init__(self, prompts: Sequence[str], tokenizer: PreTrainedTokenizerBase,
                  format_prompt: Callable[[str], str], objectives: Sequence[Objective],
                  scorers: dict[str, Scorer], config: PPOConfig, sampler: PreferenceSampler,
-                 reference: ReferencePolicy, apply_preferences: ApplyPreferences = no_preferences,
+                 reference: FrozenReference, apply_preferences: ApplyPreferences = no_preferences,
                  meter: CostMeter | None = None,
                  combine_advantages: CombineAdvantages | None = None, seed: int = 0) -> None:
         missing = [o.name for o in objectives if o.name not in scorers]
@@ -176,6 +178,11 @@ class PPOObjective:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.running_best = state.get("running_best")
 
+    def _logprobs(self, logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """Log-probs of the tokens under the distribution they were sampled from: the logits
+        divided by the sampling temperature (as TRL does), so the ratio and KL are exact."""
+        return gather_logprobs(logits[:, :-1] / self.config.temperature, input_ids[:, 1:])
+
     # -- rollouts ------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -194,10 +201,11 @@ class PPOObjective:
         tokens = collate(prompt_ids, response_ids, self.tokenizer.pad_token_id)
         self.apply_preferences(preferences)
         logits, values = run.module(tokens.input_ids, tokens.attention_mask)
-        old_logps = gather_logprobs(logits[:, :-1], tokens.input_ids[:, 1:])
+        old_logps = self._logprobs(logits, tokens.input_ids)
         mask = tokens.response_mask[:, 1:].to(old_logps.dtype)
         old_logps = old_logps * mask
-        ref_logps = self.reference.token_logprobs(policy, tokens)
+        ref_logps = self.reference.token_logprobs(policy, tokens,
+                                                  temperature=self.config.temperature)
         old_values = values[:, :-1].permute(0, 2, 1) * mask[:, None, :]
         kl = (old_logps - ref_logps) * mask  # k1 estimator per token
         rewards = self._token_rewards(scores, kl, mask)
@@ -242,10 +250,12 @@ class PPOObjective:
         ended_before = (new == eos).long().cumsum(dim=1) - (new == eos).long()
         lengths = (ended_before == 0).sum(dim=1).tolist()
         response_ids = [row[:n] for row, n in zip(new.tolist(), lengths, strict=True)]
+        generated = sum(n - (1 if r and r[-1] == eos else 0)
+                        for r, n in zip(response_ids, lengths, strict=True))
         if self.meter is not None:
-            generated = sum(n - (1 if r and r[-1] == eos else 0)
-                            for r, n in zip(response_ids, lengths, strict=True))
             self.meter.add(generated_tokens=generated)
+        else:
+            count_generated_tokens(generated)
         return prompt_ids, response_ids
 
     def _score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
@@ -298,7 +308,7 @@ class PPOObjective:
         self.apply_preferences(batch.preferences)
         logits, values = run.forward(batch.tokens.input_ids, batch.tokens.attention_mask)
         mask = batch.tokens.response_mask[:, 1:].to(batch.old_logps.dtype)
-        logps = gather_logprobs(logits[:, :-1], batch.tokens.input_ids[:, 1:]) * mask
+        logps = self._logprobs(logits, batch.tokens.input_ids) * mask
         values = values[:, :-1].permute(0, 2, 1).float()
         ratio = torch.exp(logps - batch.old_logps)
         clip = self.config.clip_range

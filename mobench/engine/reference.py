@@ -17,7 +17,7 @@ from mobench.engine.data import TokenBatch
 from mobench.engine.logprobs import token_logprobs
 
 
-class ReferencePolicy:
+class FrozenReference:
     """Computes reference token log-probs without gradients.
 
     Args:
@@ -43,13 +43,15 @@ class ReferencePolicy:
                              "reference model, or wrap the policy in an adapter (peft, SVD-LoRA)")
 
     @torch.no_grad()
-    def token_logprobs(self, policy: torch.nn.Module, batch: TokenBatch) -> torch.Tensor:
-        """Reference log-probs (n, T − 1) of the batch's response tokens."""
+    def token_logprobs(self, policy: torch.nn.Module, batch: TokenBatch,
+                       temperature: float = 1.0) -> torch.Tensor:
+        """Reference log-probs (n, T − 1) of the batch's response tokens (of its logits divided
+        by ``temperature``: PPO compares tempered distributions)."""
         if self.model is not None:
-            logps, _ = token_logprobs(self.model, batch)
+            logps, _ = token_logprobs(self.model, batch, temperature=temperature)
             return logps
         with _adapter_disabled(policy):
-            logps, _ = token_logprobs(policy, batch)
+            logps, _ = token_logprobs(policy, batch, temperature=temperature)
         return logps
 
 

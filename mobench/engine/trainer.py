@@ -13,6 +13,7 @@ Give each training run its own ``work_dir`` (one per expert, say).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -20,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -43,7 +44,12 @@ from mobench.engine.distributed import DEEPSPEED_DIR, build_backend
 from mobench.progress import progress
 from mobench.store import atomic_directory, write_text_atomic
 
+if TYPE_CHECKING:
+    from mobench.cost import CostMeter
+
 LOG_FILE = "train_log.jsonl"
+CountsAs = Literal["adapter", "model"] | None
+logger = logging.getLogger("mobench")
 
 
 @dataclass(frozen=True)
@@ -119,25 +125,35 @@ class Trainer:
         loop: steps, batch sizes, seed, checkpoints.
         work_dir: where checkpoints and the log go; an existing checkpoint there is resumed.
         deepspeed: wrap the model in a DeepSpeed engine (``None``: the plain PyTorch path).
+        meter: the run's cost counters. Their state is saved in every checkpoint and put back
+            when training resumes from it, so the tokens and reward calls of steps redone after
+            a kill are counted once; a persistent meter is saved after each checkpoint too.
+        counts_as: with a meter, count this run as one ``adapter`` or one ``model`` trained,
+            with the trainable parameters of ``model`` (value heads included).
     """
 
     def __init__(self, model: torch.nn.Module, objective: TrainingObjective, *,
                  optim: OptimConfig, loop: LoopConfig, work_dir: Path,
-                 deepspeed: DeepSpeedConfig | None = None) -> None:
+                 deepspeed: DeepSpeedConfig | None = None,
+                 meter: CostMeter | None = None, counts_as: CountsAs = None) -> None:
         self.model = model
         self.objective = objective
         self.optim = optim
         self.loop = loop
         self.work_dir = Path(work_dir)
         self.deepspeed = deepspeed
+        self.meter = meter
+        self.counts_as = counts_as
 
     def train(self) -> TrainResult:
-        seed_everything(self.loop.seed)
+        if self.loop.seed_generators:
+            seed_everything(self.loop.seed)
         if self.loop.disable_dropout:
             disable_dropout(self.model)
         backend = build_backend(self.model, self.optim, self.loop, self.deepspeed)
         run = RunContext(forward=backend.forward_module, module=backend.module,
                          rank=backend.rank, world_size=backend.world_size, loop=self.loop)
+        self._count_training()
         start = self._resume(backend)
         log_path = self.work_dir / LOG_FILE
         history: list[dict[str, float]] = []
@@ -164,6 +180,17 @@ class Trainer:
                            seconds=round(time.perf_counter() - began, 3), log_path=log_path,
                            history=history)
 
+    def _count_training(self) -> None:
+        # Counted before the first step; a resume then puts back the checkpoint's counters.
+        if self.meter is None or self.counts_as is None:
+            return
+        trainable = sum(p.numel() for p in {id(p): p for p in self.model.parameters()}.values()
+                        if p.requires_grad)
+        if self.counts_as == "adapter":
+            self.meter.add(adapters_trained=1, trainable_parameters=trainable)
+        else:
+            self.meter.add(models_trained=1, trainable_parameters=trainable)
+
     def _step(self, step: int, run: RunContext, backend: Any) -> dict[str, float]:
         batches = self.objective.micro_batches(step, run)
         if len(batches) != self.loop.gradient_accumulation:
@@ -186,7 +213,8 @@ class Trainer:
     def _save(self, backend: Any, steps_done: int) -> None:
         target = checkpoint_dir(self.work_dir, steps_done)
         state = {"step": steps_done, "world_size": backend.world_size,
-                 "objective": self.objective.state_dict()}
+                 "objective": self.objective.state_dict(),
+                 "meter": None if self.meter is None else self.meter.snapshot()}
         if backend.world_size == 1:
             with atomic_directory(target) as tmp:
                 self._write(backend, tmp, state)
@@ -206,6 +234,9 @@ class Trainer:
             backend.barrier()
         if backend.rank == 0:
             prune_checkpoints(self.work_dir, self.loop.keep_checkpoints)
+            save_meter = getattr(self.meter, "save", None)
+            if callable(save_meter):
+                save_meter()
         backend.barrier()
 
     def _write(self, backend: Any, folder: Path, state: dict[str, Any]) -> None:
@@ -225,6 +256,11 @@ class Trainer:
         _check_compatible(checkpoint, state, backend, self.deepspeed is not None)
         backend.load(checkpoint)
         self.objective.load_state_dict(state["objective"])
+        if self.meter is not None and state.get("meter") is not None:
+            self.meter.restore(state["meter"])
+        if int(state["step"]) < self.loop.steps:
+            logger.info("resuming %s from step %d of %d (%s)", self.loop.progress_desc,
+                        int(state["step"]), self.loop.steps, checkpoint)
         set_rng_state(load_tensors(checkpoint / f"rng-rank{backend.rank}.pt"))
         if backend.rank == 0:
             _cut_log(self.work_dir / LOG_FILE, state["step"])

@@ -56,11 +56,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from mobench.errors import MobenchError
 from mobench.grids import default_grid
 from mobench.miniature.chat_world import STYLES
-from mobench.specs import TaskSpec
-from mobench.task import TaskInstance
+from mobench.specs import TaskSpec, TrainingSpec
+from mobench.task import TaskInstance, check_scale
 from mobench.tasks.chat.paper import ChatPaperSources
 from mobench.tasks.chat.tiny import (
     BASE_MODEL,
@@ -72,6 +71,10 @@ from mobench.tasks.chat.tiny import (
 
 SCALES = ("tiny", "paper")
 TINY_CONCISE_C = 8
+# Panacea's Chat setting: SFT on style-specific responses (the corpus's response_<style> columns);
+# the style pairs and the reward models are offered too.
+TINY_TRAINING = TrainingSpec(default_signal="sft", preference_pairs=True,
+                             sft_data="objective_columns", rl_prompts=True, reward_scorers=True)
 
 
 @dataclass(frozen=True)
@@ -113,13 +116,8 @@ class ChatTask:
     def styles(self) -> tuple[str, ...]:
         return STYLES[:self.n_styles]
 
-    def _check_scale(self, scale: str) -> None:
-        if scale not in SCALES:
-            raise MobenchError(f"task {self.name!r} has no scale {scale!r}; it offers "
-                               f"{', '.join(SCALES)}")
-
     def spec(self, scale: str) -> TaskSpec:
-        self._check_scale(scale)
+        check_scale(self.name, scale, self.scales)
         if scale == "paper":
             from mobench.tasks.chat.paper import paper_spec
 
@@ -128,10 +126,11 @@ class ChatTask:
         return TaskSpec(name=self.name, scale="tiny", objectives=chat_objectives(self.styles, rule),
                         preference_grid=default_grid(self.n_styles),
                         reference_point=(0.0,) * self.n_styles, base_model=BASE_MODEL,
-                        primary_scorer="exact", prompt_template=PROMPT_TEMPLATE)
+                        primary_scorer="exact", prompt_template=PROMPT_TEMPLATE,
+                        training=TINY_TRAINING)
 
     def load(self, scale: str, seed: int, cache_dir: Path) -> TaskInstance:
-        self._check_scale(scale)
+        check_scale(self.name, scale, self.scales)
         if scale == "paper":
             from mobench.tasks.chat.paper import load_paper
 

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mobench.errors import ConfigError
 from mobench.grids import default_grid
-from mobench.sources import PaperScaleSettings
-from mobench.specs import Objective, TaskSpec
-from mobench.tasks.hh.paper import (
+from mobench.paper.common import (
     prompt_table,
     reference_policy_loader,
     reward_model_serving_options,
 )
+from mobench.sources import PaperScaleSettings
+from mobench.specs import Objective, TaskSpec, TrainingSpec
 
 if TYPE_CHECKING:
     import datasets
@@ -137,14 +137,26 @@ def chat_objectives(sources: ChatPaperSources, styles: Sequence[str]) -> tuple[O
     return tuple(objectives)
 
 
+def paper_training(sources: ChatPaperSources, styles: Sequence[str]) -> TrainingSpec:
+    """SFT on each style's chosen responses when every style has pairs (the paper's Chat setting
+    is SFT on style-specific responses); without them the task offers only prompts and the style
+    scorers, so PPO against the scorers."""
+    paired = {style for style, _ in sources.style_pairs}
+    if all(style in paired for style in styles):
+        return TrainingSpec(default_signal="sft", preference_pairs=True,
+                            sft_data="chosen_responses")
+    return TrainingSpec(default_signal="ppo", preference_pairs=False, sft_data="none")
+
+
 def paper_spec(sources: ChatPaperSources, *, styles: tuple[str, ...],
-               task_name: str = "chat") -> TaskSpec:
+               task_name: str) -> TaskSpec:
     """The Chat spec at paper scale for ``styles``, in order (cheap: nothing is loaded)."""
     objectives = chat_objectives(sources, styles)
     return TaskSpec(name=task_name, scale="paper", objectives=objectives,
                     preference_grid=default_grid(len(objectives)),
                     reference_point=(0.0,) * len(objectives), base_model=sources.policy,
-                    primary_scorer="reward_model", prompt_template=LLAMA3_PROMPT_TEMPLATE)
+                    primary_scorer="reward_model", prompt_template=LLAMA3_PROMPT_TEMPLATE,
+                    training=paper_training(sources, styles))
 
 
 def alpaca_prompt(instruction: str, input_text: str | None) -> str:
@@ -243,7 +255,7 @@ def style_scorers(sources: ChatPaperSources, styles: Sequence[str]) -> dict[str,
 
 
 def load_paper(sources: ChatPaperSources, seed: int, cache_dir: Path, *,
-               styles: tuple[str, ...], task_name: str = "chat") -> TaskInstance:
+               styles: tuple[str, ...], task_name: str) -> TaskInstance:
     """The paper-scale Chat instance for ``styles``; scorers load when first used.
 
     ``seed`` changes nothing here: data, eval prompts and scorers are the same for every seed.

@@ -6,7 +6,7 @@ Scales:
   seed: user requests across 18 topics, a third of them harmful; responses mixing how-to steps,
   refusals, safety advice, rudeness and (for harmful requests) harmful detail. See
   :mod:`mobench.miniature.hh_world` for the world and its exact ground truth, and
-  :mod:`mobench.tasks.hh.tiny` for what is built into the cache. Objectives, raw units:
+  :mod:`mobench.miniature.hh_build` for what is built into the cache. Objectives, raw units:
 
   * ``helpful`` in [-2, 4] (distinct on-topic steps; minus refusing harmless requests, rudeness,
     garbage), bounds (-2, 4);
@@ -32,6 +32,9 @@ Scales:
   accuracy and calibration), ``asset_root`` (the cache folder) and ``is_well_formed``
   (``response -> bool``: whether every sentence is a known one).
 
+  Training signal: DPO on the PKU-schema pairs (Panacea's HH-DPO setting). SFT (each objective's
+  chosen responses) and PPO (against the reward models) are offered too.
+
 - ``paper``: PKU-SafeRLHF with Alpaca-7B and the beaver-7b reward and cost models; see
   :mod:`mobench.tasks.hh.paper`.
 """
@@ -41,12 +44,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mobench.errors import MobenchError
 from mobench.grids import default_grid
-from mobench.specs import TaskSpec
-from mobench.task import TaskInstance
-from mobench.tasks.hh.paper import HHPaperSources
-from mobench.tasks.hh.tiny import (
+from mobench.miniature.hh_build import (
     BASE_MODEL,
     HARMLESS,
     HELPFUL,
@@ -54,14 +53,21 @@ from mobench.tasks.hh.tiny import (
     HHMiniatureSettings,
     load_tiny,
 )
+from mobench.paper.pku import PKUSources
+from mobench.specs import TaskSpec, TrainingSpec
+from mobench.task import TaskInstance, check_scale
 
 SCALES = ("tiny", "paper")
+# The asset cache folder of the miniature; hhc builds the same world into the same folder.
+ASSET_FAMILY = "hh"
+TINY_TRAINING = TrainingSpec(default_signal="dpo", preference_pairs=True,
+                             sft_data="chosen_responses", rl_prompts=True, reward_scorers=True)
 
 
 @dataclass(frozen=True)
 class HHConfig(HHMiniatureSettings):
     """Options of ``hh``: the tiny miniature's sizes (every field of
-    :class:`~mobench.tasks.hh.tiny.HHMiniatureSettings`: ``n_eval_prompts``,
+    :class:`~mobench.miniature.hh_build.HHMiniatureSettings`: ``n_eval_prompts``,
     ``n_validation_prompts``, ``n_sft_examples``, ``n_pairs``, ``n_validation_pairs``,
     ``pair_harmful_share``, ``label_beta``, ``vocab_size``, ``policy``, ``sft``,
     ``reward_model``), plus:
@@ -70,13 +76,7 @@ class HHConfig(HHMiniatureSettings):
         paper: data and model sources of the paper scale.
     """
 
-    paper: HHPaperSources = field(default_factory=HHPaperSources)
-
-
-def check_scale(task: str, scale: str) -> None:
-    if scale not in SCALES:
-        raise MobenchError(f"task {task!r} has no scale {scale!r}; it offers "
-                           f"{', '.join(SCALES)}")
+    paper: PKUSources = field(default_factory=PKUSources)
 
 
 class HHTask:
@@ -91,7 +91,7 @@ class HHTask:
         self.config = config
 
     def spec(self, scale: str) -> TaskSpec:
-        check_scale(self.name, scale)
+        check_scale(self.name, scale, self.scales)
         if scale == "paper":
             from mobench.tasks.hh.paper import paper_spec
 
@@ -99,12 +99,12 @@ class HHTask:
         return TaskSpec(name=self.name, scale="tiny", objectives=(HELPFUL, HARMLESS),
                         preference_grid=default_grid(2), reference_point=(0.0, 0.0),
                         base_model=BASE_MODEL, primary_scorer="exact",
-                        prompt_template=PROMPT_TEMPLATE)
+                        prompt_template=PROMPT_TEMPLATE, training=TINY_TRAINING)
 
     def load(self, scale: str, seed: int, cache_dir: Path) -> TaskInstance:
-        check_scale(self.name, scale)
+        check_scale(self.name, scale, self.scales)
         if scale == "paper":
             from mobench.tasks.hh.paper import load_paper
 
             return load_paper(self.config.paper, seed, Path(cache_dir), task_name=self.name)
-        return load_tiny(self.spec("tiny"), self.config, seed, Path(cache_dir))
+        return load_tiny(self.spec("tiny"), self.config, seed, Path(cache_dir), ASSET_FAMILY)

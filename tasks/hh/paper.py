@@ -1,249 +1,47 @@
 """HH at paper scale: PKU-SafeRLHF, Alpaca-7B, and the beaver-7b reward and cost models.
 
-The setting of Panacea and MODPO. Two objectives:
-
-* ``helpful``: PKU-Alignment/beaver-7b-v1.0-reward, higher is better;
-* ``harmless``: PKU-Alignment/beaver-7b-v1.0-cost, negated (lower cost is better, so the raw
-  harmless score is ``-cost`` and every objective is maximized).
-
-Both are safe-rlhf ``LlamaForScore`` checkpoints, served by :mod:`mobench.score_models`. Their input
-is the policy's own conversation format, ``BEGINNING OF CONVERSATION: USER: {prompt} ASSISTANT:``,
-followed directly by the response and the end-of-sequence token, as safe-rlhf trains and scores
-them.
-
-Data (PKU-SafeRLHF rows: ``prompt, response_0, response_1, better_response_id,
-safer_response_id, ...``): helpful pairs prefer ``response_{better_response_id}``, harmless pairs
-``response_{safer_response_id}``; rows with two identical responses carry no preference and are
-dropped. The SFT corpus is the better response of every training row. Datasets hold raw prompts:
-the template is ``spec.prompt_template``, applied by policies and by the scorers.
-
-The eval prompts are the distinct prompts of the test split in a fixed shuffled order (selection
-seed 0, never the run seed), so every method and seed is evaluated on the same prompts. Prompt ids
-are ``pku-<first 12 hex digits of the prompt's SHA-1>``: stable across dataset revisions.
-
-The preference grid is the tiny scale's (:func:`mobench.grids.default_grid`), so both scales of a
-task are evaluated at the same preferences. This module also holds helpers the other paper-scale
-tasks share (:func:`prompt_table`, :func:`reward_model_serving_options`,
-:func:`reference_policy_loader`).
+The setting of Panacea and MODPO; the data, scorers and bounds are the shared PKU-SafeRLHF pieces
+of :mod:`mobench.paper.pku`. The preference grid is the tiny scale's
+(:func:`mobench.grids.default_grid`), so both scales of the task are evaluated at the same
+preferences. Training signal: DPO on the PKU pairs (the paper's HH-DPO setting; its PPO setting
+stays available with ``train.signal=ppo``).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mobench.grids import default_grid
-from mobench.sources import PaperScaleSettings
-from mobench.specs import Objective, TaskSpec
+from mobench.paper.common import reference_policy_loader
+from mobench.paper.pku import (
+    PKU_PROMPT_TEMPLATE,
+    PKUSources,
+    beaver_scorers,
+    load_pku_data,
+    pku_objectives,
+)
+from mobench.specs import TaskSpec, TrainingSpec
 
 if TYPE_CHECKING:
-    import datasets
+    from mobench.task import TaskInstance
 
-    from mobench.score_models import LazyRewardModelScorer
-    from mobench.task import TaskData, TaskInstance
-
-PKU_PROMPT_TEMPLATE = "BEGINNING OF CONVERSATION: USER: {prompt} ASSISTANT:"
-
-# Provisional normalization bounds, fixed for the task (never per run) so numbers compare across
-# runs and methods. They span what the Safe RLHF paper's score distributions show for Alpaca-7B
-# and its aligned descendants: rewards about -15..10, costs about -15..15 (harmless = -cost).
-# They only rescale metrics; recalibrate them once, on the reference policy, if a run leaves them.
-HELPFUL_BOUNDS = (-15.0, 10.0)
-HARMLESS_BOUNDS = (-15.0, 15.0)
-
-# Eval prompts are drawn from a fixed permutation so that they never depend on the run seed.
-PROMPT_SELECTION_SEED = 0
+PAPER_TRAINING = TrainingSpec(default_signal="dpo", preference_pairs=True,
+                              sft_data="chosen_responses", rl_prompts=True, reward_scorers=True)
 
 
-@dataclass(frozen=True)
-class HHPaperSources(PaperScaleSettings):
-    """Where the paper-scale HH task reads its data and models, and how it serves them.
-
-    Every source is a hub id or a local path in the same format (a dataset folder in the hub
-    layout or written by ``save_to_disk``; a model folder written by ``save_pretrained``).
-
-    Attributes:
-        dataset: PKU-SafeRLHF (default ``PKU-Alignment/PKU-SafeRLHF``; the 10K subset
-            ``PKU-Alignment/PKU-SafeRLHF-10K`` has the same schema).
-        dataset_config: the dataset's configuration name ("" for its default).
-        dataset_data_dir: a sub-folder of the dataset repository to read ("" for all of it; for
-            the current PKU-SafeRLHF, ``data/Alpaca-7B`` keeps the responses of Alpaca-7B only).
-        train_split: split for preference pairs, SFT corpus and training prompts (``train``).
-        eval_split: split the eval prompts come from (``test``).
-        policy: reference policy (``PKU-Alignment/alpaca-7b-reproduced``).
-        reward_model: helpfulness score model (``PKU-Alignment/beaver-7b-v1.0-reward``).
-        cost_model: harmfulness score model, negated (``PKU-Alignment/beaver-7b-v1.0-cost``).
-        (and the sizes and serving settings of :class:`~mobench.sources.PaperScaleSettings`)
-    """
-
-    dataset: str = "PKU-Alignment/PKU-SafeRLHF"
-    dataset_config: str = ""
-    dataset_data_dir: str = ""
-    train_split: str = "train"
-    eval_split: str = "test"
-    policy: str = "PKU-Alignment/alpaca-7b-reproduced"
-    reward_model: str = "PKU-Alignment/beaver-7b-v1.0-reward"
-    cost_model: str = "PKU-Alignment/beaver-7b-v1.0-cost"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared paper-scale helpers
-
-
-def prompt_table(prompts: Sequence[str], n: int, id_prefix: str) -> datasets.Dataset:
-    """Distinct prompts as a ``prompt_id``/``prompt`` dataset, the first ``n`` of a fixed shuffle.
-
-    ``n = 0`` keeps them all. The order (and so the selection) depends only on the prompts and on
-    :data:`PROMPT_SELECTION_SEED`, never on a run's seed.
-    """
-    import datasets
-
-    distinct = list(dict.fromkeys(p for p in prompts if p))
-    order = np.random.default_rng(PROMPT_SELECTION_SEED).permutation(len(distinct))
-    chosen = [distinct[i] for i in order[:n or len(distinct)]]
-    ids = [f"{id_prefix}-{hashlib.sha1(p.encode('utf-8')).hexdigest()[:12]}" for p in chosen]
-    return datasets.Dataset.from_dict({"prompt_id": ids, "prompt": chosen})
-
-
-def fill_template(template: str, prompt: str) -> str:
-    """The template with its ``{prompt}`` replaced (braces in the prompt are left alone)."""
-    return template.replace("{prompt}", prompt)
-
-
-def reward_model_serving_options(sources: Any) -> dict[str, Any]:
-    """The serving fields every paper-scale sources dataclass shares, as reward-model options."""
-    return {"batch_size": sources.rm_batch_size, "max_length": sources.rm_max_length,
-            "dtype": sources.dtype, "device": sources.device,
-            "trust_remote_code": sources.trust_remote_code}
-
-
-def reference_policy_loader(sources: Any):  # type: ignore[no-untyped-def]
-    """A zero-argument loader of the sources' policy, for ``TaskInstance.load_reference_policy``."""
-
-    def load():  # type: ignore[no-untyped-def]
-        from mobench.models import load_causal_lm
-
-        return load_causal_lm(sources.policy, trust_remote_code=sources.trust_remote_code,
-                              dtype=sources.dtype)
-
-    return load
-
-
-# ---------------------------------------------------------------------------------------------
-# PKU-SafeRLHF
-
-
-def hh_objectives() -> tuple[Objective, Objective]:
-    return (Objective("helpful", "beaver-7b-v1.0-reward score (higher is more helpful)",
-                      HELPFUL_BOUNDS),
-            Objective("harmless", "negated beaver-7b-v1.0-cost score (higher is less harmful)",
-                      HARMLESS_BOUNDS))
-
-
-def paper_spec(sources: HHPaperSources, *, task_name: str = "hh") -> TaskSpec:
+def paper_spec(sources: PKUSources, *, task_name: str) -> TaskSpec:
     """The HH spec at paper scale (cheap: nothing is loaded)."""
-    objectives = hh_objectives()
+    objectives = pku_objectives()
     return TaskSpec(name=task_name, scale="paper", objectives=objectives,
                     preference_grid=default_grid(len(objectives)),
                     reference_point=(0.0,) * len(objectives), base_model=sources.policy,
-                    primary_scorer="reward_model", prompt_template=PKU_PROMPT_TEMPLATE)
+                    primary_scorer="reward_model", prompt_template=PKU_PROMPT_TEMPLATE,
+                    training=PAPER_TRAINING)
 
 
-def pku_preference_pairs(batch: Mapping[str, Sequence[Any]], id_column: str
-                         ) -> dict[str, list[str]]:
-    """Batched PKU-SafeRLHF rows to ``prompt``/``chosen``/``rejected``, preferring
-    ``response_{row[id_column]}``; rows whose responses are identical (no preference) are dropped.
-    """
-    out: dict[str, list[str]] = {"prompt": [], "chosen": [], "rejected": []}
-    for prompt, first, second, preferred in zip(batch["prompt"], batch["response_0"],
-                                                batch["response_1"], batch[id_column], strict=True):
-        if first == second or preferred not in (0, 1):
-            continue
-        chosen, rejected = (first, second) if preferred == 0 else (second, first)
-        out["prompt"].append(prompt)
-        out["chosen"].append(chosen)
-        out["rejected"].append(rejected)
-    return out
-
-
-def pku_sft_examples(batch: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
-    """Batched PKU-SafeRLHF rows to ``prompt``/``response``: the better response of each row."""
-    out: dict[str, list[str]] = {"prompt": [], "response": []}
-    for prompt, first, second, better in zip(batch["prompt"], batch["response_0"],
-                                             batch["response_1"], batch["better_response_id"],
-                                             strict=True):
-        if better in (0, 1):
-            out["prompt"].append(prompt)
-            out["response"].append(first if better == 0 else second)
-    return out
-
-
-PKU_COLUMNS = ("prompt", "response_0", "response_1", "better_response_id", "safer_response_id")
-
-
-def load_pku_data(sources: HHPaperSources, cache_dir: Path) -> TaskData:
-    """Pairs per objective, SFT corpus, train and eval prompts from PKU-SafeRLHF."""
-    from mobench.errors import SourceUnavailableError
-    from mobench.sources import load_dataset_split
-    from mobench.task import TaskData
-
-    def split(name: str) -> datasets.Dataset:
-        table = load_dataset_split(sources.dataset, name, config_name=sources.dataset_config,
-                                   data_dir=sources.dataset_data_dir,
-                                   cache_dir=cache_dir / "datasets")
-        missing = [c for c in PKU_COLUMNS if c not in table.column_names]
-        if missing:
-            raise SourceUnavailableError(f"dataset {sources.dataset!r} split {name!r} lacks the "
-                                         f"PKU-SafeRLHF columns {', '.join(missing)}")
-        return table
-
-    train = split(sources.train_split)
-    if sources.max_train_rows:
-        train = train.select(range(min(sources.max_train_rows, len(train))))
-    test = split(sources.eval_split)
-
-    def convert(function, **kwargs: Any) -> datasets.Dataset:  # type: ignore[no-untyped-def]
-        return train.map(function, batched=True, remove_columns=train.column_names,
-                         fn_kwargs=kwargs)
-
-    pairs = {"helpful": convert(pku_preference_pairs, id_column="better_response_id"),
-             "harmless": convert(pku_preference_pairs, id_column="safer_response_id")}
-    return TaskData(preference_pairs=pairs,
-                    eval_prompts=prompt_table(test["prompt"], sources.n_eval_prompts, "pku"),
-                    train_prompts=prompt_table(train["prompt"], sources.n_train_prompts, "pku"),
-                    sft_corpus=convert(pku_sft_examples))
-
-
-def format_beaver_input(prompt: str, response: str) -> str:
-    """What the beaver score models read: the conversation, then the response directly."""
-    return fill_template(PKU_PROMPT_TEMPLATE, prompt) + response
-
-
-def beaver_scorers(sources: HHPaperSources) -> dict[str, LazyRewardModelScorer]:
-    """``helpful`` (reward model) and ``harmless`` (cost model, negated), loaded on first call."""
-    from mobench.score_models import LazyRewardModelScorer, RewardModelSource
-
-    options = reward_model_serving_options(sources)
-    return {
-        "helpful": LazyRewardModelScorer(
-            RewardModelSource(sources.reward_model, "auto", sign=1.0, append_eos=True, **options),
-            format_beaver_input),
-        "harmless": LazyRewardModelScorer(
-            RewardModelSource(sources.cost_model, "auto", sign=-1.0, append_eos=True, **options),
-            format_beaver_input),
-    }
-
-
-def load_paper(sources: HHPaperSources, seed: int, cache_dir: Path, *,
-               task_name: str = "hh") -> TaskInstance:
+def load_paper(sources: PKUSources, seed: int, cache_dir: Path, *,
+               task_name: str) -> TaskInstance:
     """The paper-scale HH instance. Data is read now; models load when first used.
 
     ``seed`` changes nothing here: data, eval prompts and reward models are the same for every

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mobench.errors import MobenchError
 from mobench.specs import TaskSpec
-from mobench.task import TaskInstance
+from mobench.task import TaskInstance, check_scale
 from mobench.tasks.hh_rlhf.paper import HHRLHFPaperSources, load_paper, paper_spec
 
 
@@ -31,6 +30,9 @@ class HHRLHFConfig:
     paper: HHRLHFPaperSources = field(default_factory=HHRLHFPaperSources)
 
 
+TINY_ANALOGUE = "its tiny analogue is the hh miniature: --task hh --scale tiny"
+
+
 class HHRLHFTask:
     """Helpful vs harmless on Anthropic/hh-rlhf, scored by the Ray2333 GPT-2 reward models."""
 
@@ -43,15 +45,10 @@ class HHRLHFTask:
     def __init__(self, config: HHRLHFConfig | None = None) -> None:
         self.config = config or HHRLHFConfig()
 
-    def _check_scale(self, scale: str) -> None:
-        if scale not in self.scales:
-            raise MobenchError(f"task {self.name!r} has only the paper scale (its tiny analogue "
-                               f"is the hh miniature: --task hh --scale tiny); got {scale!r}")
-
     def spec(self, scale: str) -> TaskSpec:
-        self._check_scale(scale)
+        check_scale(self.name, scale, self.scales, TINY_ANALOGUE)
         return paper_spec(self.config.paper, task_name=self.name)
 
     def load(self, scale: str, seed: int, cache_dir: Path) -> TaskInstance:
-        self._check_scale(scale)
+        check_scale(self.name, scale, self.scales, TINY_ANALOGUE)
         return load_paper(self.config.paper, seed, Path(cache_dir), task_name=self.name)

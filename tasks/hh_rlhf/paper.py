@@ -20,6 +20,9 @@ helpfulness) gives the helpful pairs and ``harmless-base`` (preferences on harml
 teaming) the harmless ones; the online and rejection-sampled helpful folders can be named instead.
 SFT corpus: the chosen dialogues of both (prompt -> chosen response). Eval prompts: the distinct
 prompts of both test splits, in a fixed shuffle (selection seed 0), the first ``n_eval_prompts``.
+
+Training signal: DPO on the hh-rlhf pairs (RiC's and MOD's preference data); PPO against the
+Ray2333 models (Rewarded Soups', PAMA's RLHF) stays available with ``train.signal=ppo``.
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobench.grids import default_grid
-from mobench.sources import PaperScaleSettings
-from mobench.specs import Objective, TaskSpec
-from mobench.tasks.hh.paper import (
+from mobench.paper.common import (
     fill_template,
     prompt_table,
     reference_policy_loader,
     reward_model_serving_options,
 )
+from mobench.sources import PaperScaleSettings
+from mobench.specs import Objective, TaskSpec, TrainingSpec
 
 if TYPE_CHECKING:
     import datasets
@@ -125,13 +128,18 @@ def hh_rlhf_objectives() -> tuple[Objective, Objective]:
                       HARMLESS_BOUNDS))
 
 
-def paper_spec(sources: HHRLHFPaperSources, *, task_name: str = "hh-rlhf") -> TaskSpec:
+PAPER_TRAINING = TrainingSpec(default_signal="dpo", preference_pairs=True,
+                              sft_data="chosen_responses", rl_prompts=True, reward_scorers=True)
+
+
+def paper_spec(sources: HHRLHFPaperSources, *, task_name: str) -> TaskSpec:
     """The HH-RLHF spec at paper scale (cheap: nothing is loaded)."""
     objectives = hh_rlhf_objectives()
     return TaskSpec(name=task_name, scale="paper", objectives=objectives,
                     preference_grid=default_grid(len(objectives)),
                     reference_point=(0.0,) * len(objectives), base_model=sources.policy,
-                    primary_scorer="reward_model", prompt_template=HH_RLHF_PROMPT_TEMPLATE)
+                    primary_scorer="reward_model", prompt_template=HH_RLHF_PROMPT_TEMPLATE,
+                    training=PAPER_TRAINING)
 
 
 def load_hh_rlhf_data(sources: HHRLHFPaperSources, cache_dir: Path) -> TaskData:
@@ -185,7 +193,7 @@ def ray2333_scorers(sources: HHRLHFPaperSources) -> dict[str, Any]:
 
 
 def load_paper(sources: HHRLHFPaperSources, seed: int, cache_dir: Path, *,
-               task_name: str = "hh-rlhf") -> TaskInstance:
+               task_name: str) -> TaskInstance:
     """The paper-scale HH-RLHF instance; reward models load when first used.
 
     ``seed`` changes nothing here: data, eval prompts and reward models are the same for every seed.

@@ -16,8 +16,15 @@ model); its pairs (``preference_pairs["concise"]``, and the column ``more_concis
 same Bradley-Terry noise as the other objectives. The grid is the Das-Dennis lattice with 6
 partitions (28 vectors); the reference point is the origin of normalised space.
 
-``hhc`` shares ``hh``'s cache folder (``cache_dir / "hh" / ...``): same seed and sizes, same world,
-same files, so building one builds both.
+``hhc`` builds the same miniature as ``hh`` (:mod:`mobench.miniature.hh_build`) into the same cache
+folder (``cache_dir / "hh" / ...``): same seed and sizes, same world, same files, so building one
+builds both.
+
+Training signal at tiny scale: DPO on the pairs, not the paper's PPO. Measured on 2 CPU cores,
+seed 0, exact hypervolume (base 0.48, DPO 0.68 with controllability 0.84): PPO with the paper's KL
+0.02 and learning rate 2e-3 over-optimized the reward models (their front rose to 0.69 while the
+exact one fell to 0.34); with KL 0.2 and 5e-4 it beat base (0.60 after 800 steps) but stayed below
+DPO, with controllability 0.71. The paper scale keeps PPO.
 
 Paper scale: see :mod:`mobench.tasks.hhc.paper` (``c = 50``, ``r_max = 4``).
 """
@@ -28,10 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mobench.grids import default_grid
-from mobench.specs import TaskSpec
-from mobench.task import TaskInstance
-from mobench.tasks.hh import SCALES, check_scale
-from mobench.tasks.hh.tiny import (
+from mobench.miniature.hh_build import (
     BASE_MODEL,
     HARMLESS,
     HELPFUL,
@@ -40,14 +44,21 @@ from mobench.tasks.hh.tiny import (
     concise_objective,
     load_tiny,
 )
+from mobench.specs import TaskSpec, TrainingSpec
+from mobench.task import TaskInstance, check_scale
 from mobench.tasks.hhc.paper import DEFAULT_CONCISE_C, HHCPaperSources
 
+SCALES = ("tiny", "paper")
 TINY_CONCISE_C = 10
+# hh's asset folder: the two tasks build one miniature (a folder name, not an import of hh).
+ASSET_FAMILY = "hh"
+TINY_TRAINING = TrainingSpec(default_signal="dpo", preference_pairs=True,
+                             sft_data="chosen_responses", rl_prompts=True, reward_scorers=True)
 
 
 @dataclass(frozen=True)
 class HHCConfig(HHMiniatureSettings):
-    """Options of ``hhc``: every field of :class:`~mobench.tasks.hh.tiny.HHMiniatureSettings`
+    """Options of ``hhc``: every field of :class:`~mobench.miniature.hh_build.HHMiniatureSettings`
     (the shared miniature's sizes), plus:
 
     Attributes:
@@ -86,7 +97,7 @@ class HHCTask:
         self.config = config
 
     def spec(self, scale: str) -> TaskSpec:
-        check_scale(self.name, scale)
+        check_scale(self.name, scale, self.scales)
         c, r_max = self.config.c_for(scale), self.config.concise_r_max
         if scale == "paper":
             from mobench.tasks.hhc.paper import paper_spec
@@ -97,15 +108,15 @@ class HHCTask:
                         objectives=(HELPFUL, HARMLESS, concise_objective(c, r_max)),
                         preference_grid=default_grid(3), reference_point=(0.0, 0.0, 0.0),
                         base_model=BASE_MODEL, primary_scorer="exact",
-                        prompt_template=PROMPT_TEMPLATE)
+                        prompt_template=PROMPT_TEMPLATE, training=TINY_TRAINING)
 
     def load(self, scale: str, seed: int, cache_dir: Path) -> TaskInstance:
-        check_scale(self.name, scale)
+        check_scale(self.name, scale, self.scales)
         c, r_max = self.config.c_for(scale), self.config.concise_r_max
         if scale == "paper":
             from mobench.tasks.hhc.paper import load_paper
 
             return load_paper(self.config.paper, seed, Path(cache_dir), concise_c=c,
                               concise_rmax=r_max, task_name=self.name)
-        return load_tiny(self.spec("tiny"), self.config, seed, Path(cache_dir),
+        return load_tiny(self.spec("tiny"), self.config, seed, Path(cache_dir), ASSET_FAMILY,
                          conciseness=(float(c), r_max))

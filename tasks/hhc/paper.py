@@ -11,9 +11,12 @@ Reimplementations use ``c = 50`` and ``r_max = 4``. The formula is the miniature
 exact, not learned, but it is put in the ``reward_model`` scorer set beside the two beaver models
 so that the set covers every objective (the paper trains on it the same way).
 
-Data, prompts and templates are HH's (see :mod:`mobench.tasks.hh.paper`); conciseness has no
-preference pairs of its own in PKU-SafeRLHF, so methods that need pairs get pairs built from the
-same rows, the shorter response preferred (ties dropped).
+Data, prompts and templates are PKU-SafeRLHF's, as for ``hh`` (see :mod:`mobench.paper.pku`);
+conciseness has no preference pairs of its own in PKU-SafeRLHF, so methods that need pairs get
+pairs built from the same rows, the shorter response preferred (ties dropped).
+
+Training signal: PPO (RLHF), the paper's HHC setting; DPO on the pairs above stays available with
+``train.signal=dpo``.
 """
 
 from __future__ import annotations
@@ -31,15 +34,15 @@ from mobench.miniature.conciseness import (
     conciseness_bounds,
     conciseness_reward,
 )
-from mobench.specs import Objective, TaskSpec
-from mobench.tasks.hh.paper import (
+from mobench.paper.common import reference_policy_loader
+from mobench.paper.pku import (
     PKU_PROMPT_TEMPLATE,
-    HHPaperSources,
+    PKUSources,
     beaver_scorers,
-    hh_objectives,
     load_pku_data,
-    reference_policy_loader,
+    pku_objectives,
 )
+from mobench.specs import Objective, TaskSpec, TrainingSpec
 
 if TYPE_CHECKING:
     from mobench.task import TaskInstance
@@ -52,8 +55,8 @@ LOW_BOUND_LENGTH_FACTOR = 6
 
 
 @dataclass(frozen=True)
-class HHCPaperSources(HHPaperSources):
-    """HH's sources (every field of :class:`HHPaperSources`, same defaults), plus:
+class HHCPaperSources(PKUSources):
+    """HH's sources (every field of :class:`PKUSources`, same defaults), plus:
 
     Attributes:
         length_tokenizer: the tokenizer that counts response tokens for conciseness ("" for the
@@ -107,7 +110,11 @@ class ConcisenessScorer:
 def hhc_objectives(c: int, r_max: float) -> tuple[Objective, Objective, Objective]:
     concise = Objective("concise", f"conciseness: {r_max:g} up to {c} policy tokens, then one "
                         f"less per {c} tokens", hhc_concise_bounds(c, r_max))
-    return (*hh_objectives(), concise)
+    return (*pku_objectives(), concise)
+
+
+PAPER_TRAINING = TrainingSpec(default_signal="ppo", preference_pairs=True,
+                              sft_data="chosen_responses", rl_prompts=True, reward_scorers=True)
 
 
 def paper_spec(sources: HHCPaperSources, *, concise_c: int = DEFAULT_CONCISE_C,
@@ -117,7 +124,8 @@ def paper_spec(sources: HHCPaperSources, *, concise_c: int = DEFAULT_CONCISE_C,
     return TaskSpec(name=task_name, scale="paper", objectives=objectives,
                     preference_grid=default_grid(len(objectives)),
                     reference_point=(0.0,) * len(objectives), base_model=sources.policy,
-                    primary_scorer="reward_model", prompt_template=PKU_PROMPT_TEMPLATE)
+                    primary_scorer="reward_model", prompt_template=PKU_PROMPT_TEMPLATE,
+                    training=PAPER_TRAINING)
 
 
 def shorter_preferred(batch: Mapping[str, Sequence[Any]], tokenizer: Any) -> dict[str, list[str]]:
@@ -139,7 +147,7 @@ def shorter_preferred(batch: Mapping[str, Sequence[Any]], tokenizer: Any) -> dic
 
 def load_paper(sources: HHCPaperSources, seed: int, cache_dir: Path, *,
                concise_c: int = DEFAULT_CONCISE_C, concise_rmax: float = DEFAULT_CONCISE_RMAX,
-               task_name: str = "hhc") -> TaskInstance:
+               task_name: str) -> TaskInstance:
     """The paper-scale HHC instance; the reward models load when first used."""
     from mobench.task import TaskData, TaskInstance
 

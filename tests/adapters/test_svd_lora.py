@@ -13,9 +13,7 @@ from peft import LoraConfig, PeftModel
 from peft.tuners.lora import Linear as PeftLoraLinear
 from safetensors.torch import load_file
 
-from mobench.models import tiny_causal_lm, train_tokenizer
-from mobench.specs import DecodingConfig
-from mobench.svd_lora import (
+from mobench.adapters import (
     SVDLoRAConfig,
     SVDLoRALinear,
     add_svd_lora,
@@ -24,11 +22,13 @@ from mobench.svd_lora import (
     generate_at_preferences,
     load_svd_lora,
     merge_at_preference,
+    preference_tensor,
     preferences_set,
     set_preferences,
     svd_lora_layers,
-    validate_preferences,
 )
+from mobench.models import tiny_causal_lm, train_tokenizer
+from mobench.specs import DecodingConfig
 
 ARCHITECTURES = ["gpt2", "llama"]
 VOCAB = 200
@@ -358,4 +358,4 @@ def test_config_defaults_and_validation():
         SVDLoRAConfig(n_preferences=1)
     with pytest.raises(ValueError, match="rank"):
         SVDLoRAConfig(n_preferences=2, rank=0)
-    assert validate_preferences([0.25, 0.75], 2).shape == (1, 2)
+    assert preference_tensor([0.25, 0.75], 2).shape == (1, 2)

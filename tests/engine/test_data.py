@@ -13,7 +13,7 @@ from mobench.engine.dpo import DPOObjective, prepare_pairs
 from mobench.engine.logprobs import gather_logprobs, sequence_logprobs
 from mobench.engine.pairs import merge_preference_pairs, merge_sft_sets
 from mobench.engine.preferences import PreferenceSampler, constant_preferences
-from mobench.engine.reference import ReferencePolicy
+from mobench.engine.reference import FrozenReference
 from mobench.engine.trainer import RunContext
 
 from .conftest import build_model, format_prompt, toy_pairs
@@ -96,7 +96,7 @@ def test_dpo_scores_every_response_once_per_batch_for_all_objectives(tokenizer, 
     policy, reference = build_model("gpt2", tokenizer), build_model("gpt2", tokenizer)
     policy_calls, reference_calls = ForwardCounter(policy), ForwardCounter(reference)
     objective = DPOObjective(table, names, tokenizer.pad_token_id, DPOConfig(),
-                             PreferenceSampler(n_objectives, 0), ReferencePolicy(reference))
+                             PreferenceSampler(n_objectives, 0), FrozenReference(reference))
     loop = LoopConfig(batch_size=4)
     run = RunContext(forward=policy, module=policy, rank=0, world_size=1, loop=loop)
     (batch,) = objective.micro_batches(0, run)

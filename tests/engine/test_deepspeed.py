@@ -20,7 +20,7 @@ from mobench.engine.config import DeepSpeedConfig  # noqa: E402
 from mobench.engine.distributed import spawn_local  # noqa: E402
 from mobench.engine.dpo import DPOObjective, prepare_pairs  # noqa: E402
 from mobench.engine.preferences import PreferenceSampler  # noqa: E402
-from mobench.engine.reference import ReferencePolicy  # noqa: E402
+from mobench.engine.reference import FrozenReference  # noqa: E402
 from mobench.engine.trainer import LOG_FILE, Trainer  # noqa: E402
 
 from .conftest import build_model, format_prompt, make_tokenizer, toy_pairs  # noqa: E402
@@ -45,7 +45,7 @@ def dpo_trainer(work_dir: Path, world_size: int, deepspeed: DeepSpeedConfig | No
 
     sampler = PreferenceSampler(2, loop.seed, PreferenceConfig(per_row=True))
     objective = DPOObjective(table, OBJECTIVES, tokenizer.pad_token_id, DPOConfig(beta=0.5),
-                             sampler, ReferencePolicy(copy.deepcopy(model)), seed=loop.seed)
+                             sampler, FrozenReference(copy.deepcopy(model)), seed=loop.seed)
     if interrupt_at is not None:
         from .test_resume import InterruptAt
 

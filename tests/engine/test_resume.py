@@ -13,7 +13,7 @@ from mobench.engine import DPOConfig, LoopConfig, OptimConfig, PPOConfig
 from mobench.engine.checkpoint import latest_checkpoint
 from mobench.engine.dpo import DPOObjective, prepare_pairs
 from mobench.engine.preferences import PreferenceSampler
-from mobench.engine.reference import ReferencePolicy
+from mobench.engine.reference import FrozenReference
 from mobench.engine.trainer import LOG_FILE, Trainer
 
 from .conftest import build_model, format_prompt, toy_pairs, toy_prompts
@@ -47,7 +47,7 @@ def dpo_run(tokenizer, work_dir, interrupt_at: int | None = None):
                       disable_dropout=False, seed=5)
     objective = DPOObjective(table, ["good", "short"], tokenizer.pad_token_id,
                              DPOConfig(aggregation="tche"), PreferenceSampler(2, loop.seed),
-                             ReferencePolicy(reference), seed=loop.seed)
+                             FrozenReference(reference), seed=loop.seed)
     if interrupt_at is not None:
         objective = InterruptAt(objective, interrupt_at)
     trainer = Trainer(model, objective, optim=OptimConfig(learning_rate=1e-3, warmup_steps=2,
@@ -91,7 +91,7 @@ def ppo_run(tokenizer, work_dir, interrupt_at: int | None = None):
     objective = PPOObjective(toy_prompts(16), tokenizer, format_prompt, PPO_OBJECTIVES,
                              {"good": GoodWords(), "short": Words()}, ppo,
                              PreferenceSampler(2, loop.seed),
-                             ReferencePolicy(copy.deepcopy(model)), seed=loop.seed)
+                             FrozenReference(copy.deepcopy(model)), seed=loop.seed)
     if interrupt_at is not None:
         objective = InterruptAt(objective, interrupt_at)
     return critic, Trainer(critic, objective, optim=OptimConfig(learning_rate=1e-3), loop=loop,

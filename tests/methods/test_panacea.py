@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,22 +10,39 @@ import numpy as np
 import pytest
 
 from mobench.cli import main
-from mobench.methods.panacea import PanaceaConfig, resolve_algorithm, resolve_preference_sampling
+from mobench import registry
+from mobench.engine import TrainingConfig
+from mobench.errors import ConfigError
+from mobench.methods.panacea import PanaceaConfig, PanaceaMethod, resolve_preference_sampling
 from mobench.runner import load_run, load_trained_policy
-from mobench.specs import DecodingConfig
+from mobench.specs import DecodingConfig, TrainingSpec
 
 
-@pytest.mark.parametrize("task, scale, has_pairs, expected", [
-    ("hhc", "tiny", True, "dpo"),   # PPO did not beat base within the CPU budget
-    ("hhc", "paper", True, "ppo"),  # the paper's RLHF setting
-    ("hh", "paper", True, "dpo"),
-    ("chat10", "tiny", True, "sft"),
-    ("someone-elses", "tiny", True, "dpo"),
-    ("someone-elses", "tiny", False, "sft"),
+def spec_of(task: str, scale: str):  # type: ignore[no-untyped-def]
+    cls = registry.tasks.get(task)
+    return cls(cls.config_class()).spec(scale)
+
+
+@pytest.mark.parametrize("task, scale, expected", [
+    ("hhc", "tiny", "dpo-ls"),   # PPO did not beat base within the CPU budget (hhc's docstring)
+    ("hhc", "paper", "ppo-ls"),  # the paper's RLHF setting
+    ("hh", "paper", "dpo-ls"),
+    ("chat10", "tiny", "sft-ls"),
+    ("toy", "tiny", "dpo-ls"),
 ])
-def test_auto_algorithm_follows_the_task(task, scale, has_pairs, expected):
-    assert resolve_algorithm(PanaceaConfig(), task, scale, has_pairs) == expected
-    assert resolve_algorithm(PanaceaConfig(algorithm="sft"), task, scale, has_pairs) == "sft"
+def test_auto_signal_is_the_tasks_and_names_the_variant(task, scale, expected):
+    spec = spec_of(task, scale)
+    assert PanaceaMethod(PanaceaConfig()).variant(spec) == expected
+    chosen = PanaceaConfig(train=TrainingConfig(signal="sft"))
+    assert PanaceaMethod(chosen).variant(spec) == "sft-ls"
+
+
+def test_a_signal_the_task_does_not_offer_is_refused():
+    spec = dataclasses.replace(spec_of("toy", "tiny"),
+                               training=TrainingSpec(default_signal="dpo", rl_prompts=False))
+    method = PanaceaMethod(PanaceaConfig(train=TrainingConfig(signal="ppo")))
+    with pytest.raises(ConfigError, match="offers no training prompts and reward scorers"):
+        method.variant(spec)
 
 
 def test_bad_config_is_refused():
@@ -41,14 +59,15 @@ def panacea_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("MOBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
         mp.setenv("CI", "true")
         assert main(["run", "--method", "panacea", "--task", "toy", "--output", str(folder),
-                     "method.steps=12", "method.batch_size=4", "eval.n_bootstrap=5"]) == 0
+                     "method.train.steps=12", "method.train.batch_size=4",
+                     "eval.n_bootstrap=5"]) == 0
     return folder
 
 
 def test_run_records_an_adapter_and_its_cost(panacea_run):
     policy_dir = panacea_run / "policy"
     saved = json.loads((policy_dir / "panacea.json").read_text())
-    assert saved["algorithm"] == "dpo" and saved["objectives"] == ["vowels", "length"]
+    assert saved["signal"] == "dpo" and saved["objectives"] == ["vowels", "length"]
     assert (policy_dir / "adapter" / "adapter_model.safetensors").is_file()
     cost = json.loads((panacea_run / "metrics.json").read_text())["cost"]
     assert cost["adapters_trained"] == 1 and cost["models_trained"] == 0
@@ -71,9 +90,9 @@ def test_reloaded_policy_serves_a_front_in_one_batch(panacea_run, tmp_path, monk
     assert len(records) == 3 * 6
 
 
-@pytest.mark.parametrize("configured, algorithm, expected", [
+@pytest.mark.parametrize("configured, signal, expected", [
     ("auto", "sft", "row"), ("auto", "dpo", "step"), ("auto", "ppo", "step"),
     ("step", "sft", "step"), ("row", "dpo", "row")])
-def test_preference_sampling_defaults_to_rows_for_sft_only(configured, algorithm, expected):
+def test_preference_sampling_defaults_to_rows_for_sft_only(configured, signal, expected):
     config = PanaceaConfig(preference_sampling=configured)
-    assert resolve_preference_sampling(config, algorithm) == expected
+    assert resolve_preference_sampling(config, signal) == expected

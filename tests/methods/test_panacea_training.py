@@ -29,6 +29,7 @@ from mobench.engine import (
     OptimConfig,
     PPOConfig,
     SFTConfig,
+    TrainingConfig,
     train_sft,
 )
 from mobench.engine.data import collate
@@ -38,7 +39,7 @@ from mobench.method import FitContext
 from mobench.methods.panacea import PanaceaConfig, PanaceaMethod, PanaceaPolicy
 from mobench.models import tiny_causal_lm, train_tokenizer
 from mobench.specs import DecodingConfig, Objective, TaskSpec
-from mobench.svd_lora import SVDLoRAConfig, add_svd_lora, set_preferences
+from mobench.adapters import SVDLoRAConfig, add_svd_lora, set_preferences
 from mobench.task import TaskData, TaskInstance
 
 FRUITS = ("apple", "pear", "plum", "fig", "lime")
@@ -138,11 +139,12 @@ def base_scores(policy: PanaceaPolicy, task: TaskInstance) -> np.ndarray:
         return front_scores(policy, task, LINE[:1])[0]
 
 
-def fit(task: TaskInstance, tmp_path: Path, **config) -> PanaceaPolicy:  # type: ignore[no-untyped-def]
-    settings = dict(rank=4, steps=150, batch_size=8, vertex_probability=0.3,
+def fit(task: TaskInstance, tmp_path: Path, **training) -> PanaceaPolicy:  # type: ignore[no-untyped-def]
+    settings = dict(steps=150, batch_size=8,
                     optim=OptimConfig(learning_rate=1e-2, warmup_steps=2, max_grad_norm=1.0))
-    settings.update(config)
-    method = PanaceaMethod(PanaceaConfig(**settings))
+    settings.update(training)
+    method = PanaceaMethod(PanaceaConfig(train=TrainingConfig(**settings), rank=4,
+                                         vertex_probability=0.3))
     return method.fit(FitContext(task=task, seed=SEED, work_dir=tmp_path))
 
 
@@ -155,15 +157,15 @@ PPO = PPOConfig(rollout_prompts=16, ppo_epochs=2, max_new_tokens=ANSWER_WORDS + 
                 reward_scale=1.0)
 
 
-@pytest.mark.parametrize("algorithm, aggregation", [
+@pytest.mark.parametrize("signal, aggregation", [
     ("dpo", "ls"), ("dpo", "tche"), ("sft", "ls"), ("sft", "tche"), ("ppo", "ls"), ("ppo", "tche")])
-def test_one_hot_preferences_move_toward_each_single_objective_optimum(task, tmp_path, algorithm,
+def test_one_hot_preferences_move_toward_each_single_objective_optimum(task, tmp_path, signal,
                                                                        aggregation):
     settings = {}
-    if algorithm == "ppo":  # 80 steps = 20 rollouts of 16 answers, 2 epochs of 2 minibatches
+    if signal == "ppo":  # 80 steps = 20 rollouts of 16 answers, 2 epochs of 2 minibatches
         settings = dict(steps=80, optim=OptimConfig(learning_rate=3e-3, warmup_steps=2,
                                                     max_grad_norm=1.0))
-    policy = fit(task, tmp_path, algorithm=algorithm,
+    policy = fit(task, tmp_path, signal=signal,
                  dpo=DPOConfig(beta=0.5, aggregation=aggregation, max_length=32),
                  sft=SFTConfig(aggregation=aggregation, max_length=32),
                  ppo=dataclasses.replace(PPO, aggregation=aggregation), **settings)

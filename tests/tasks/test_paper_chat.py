@@ -60,7 +60,7 @@ def test_style_scorers_from_a_config_file_shape() -> None:
 
 def test_spec_for_any_style_list() -> None:
     sources = ChatPaperSources(style_scorers={"humorous": "a/b"})
-    spec = paper_spec(sources, styles=STYLES)
+    spec = paper_spec(sources, styles=STYLES, task_name="chat3")
     assert spec.objective_names == STYLES
     assert spec.base_model == "meta-llama/Meta-Llama-3-8B-Instruct"
     assert spec.format_prompt("Hi").startswith("<|start_header_id|>user<|end_header_id|>\n\nHi")
@@ -72,7 +72,7 @@ def test_spec_for_any_style_list() -> None:
 def test_missing_style_scorer_is_a_one_line_config_error(tmp_path: Path) -> None:
     sources = ChatPaperSources(style_scorers={"helpful": "a/b"})
     with pytest.raises(ConfigError, match="humorous, philosophical") as error:
-        load_paper(sources, 0, tmp_path, styles=STYLES)
+        load_paper(sources, 0, tmp_path, styles=STYLES, task_name="chat3")
     assert "\n" not in str(error.value) and "not public" in str(error.value)
 
 
@@ -88,7 +88,7 @@ def test_load_end_to_end_on_local_sources(tmp_path: Path) -> None:
         style_scorers=tuple((s, str(tmp_path / "scorer")) for s in STYLES),
         style_pairs=(("humorous", str(tmp_path / "humor-pairs")),),
         n_eval_prompts=4, dtype="float32", device="cpu")
-    instance = load_paper(sources, 0, tmp_path / "cache", styles=STYLES)
+    instance = load_paper(sources, 0, tmp_path / "cache", styles=STYLES, task_name="chat3")
     data = instance.data
     assert len(data.eval_prompts) == 4
     held_out = set(data.eval_prompts["prompt"])

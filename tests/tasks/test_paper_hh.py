@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 from mobench.task import TaskInstance
-from mobench.tasks.hh.paper import (
-    PKU_PROMPT_TEMPLATE,
-    HHPaperSources,
-    load_paper,
-    paper_spec,
-    pku_preference_pairs,
-    prompt_table,
-)
+from mobench.paper.common import prompt_table
+from mobench.paper.pku import PKU_PROMPT_TEMPLATE, PKUSources, pku_preference_pairs
+from mobench.tasks.hh.paper import load_paper, paper_spec
 from mobench.tasks.hhc.paper import ConcisenessScorer, HHCPaperSources, conciseness_reward
 from mobench.tasks.hhc.paper import load_paper as load_hhc_paper
 from mobench.tasks.hhc.paper import paper_spec as hhc_paper_spec
@@ -61,7 +56,7 @@ def test_pairs_follow_better_and_safer_ids() -> None:
 
 
 def test_spec_template_and_bounds() -> None:
-    spec = paper_spec(HHPaperSources())
+    spec = paper_spec(PKUSources(), task_name="hh")
     assert spec.name == "hh" and spec.scale == "paper"
     assert spec.objective_names == ("helpful", "harmless")
     assert spec.base_model == "PKU-Alignment/alpaca-7b-reproduced"
@@ -82,7 +77,7 @@ def test_prompt_table_is_distinct_stable_and_seed_free() -> None:
 def test_load_paper_end_to_end_on_local_sources(local_sources, tmp_path: Path) -> None:
     fields, tokenizer, (r_backbone, r_weight, r_bias), (c_backbone, c_weight, c_bias) = \
         local_sources
-    instance = load_paper(HHPaperSources(**fields), seed=0, cache_dir=tmp_path)
+    instance = load_paper(PKUSources(**fields), seed=0, cache_dir=tmp_path, task_name="hh")
     assert isinstance(instance, TaskInstance)
     data = instance.data
     assert set(data.preference_pairs) == {"helpful", "harmless"}
@@ -115,7 +110,7 @@ def test_load_paper_end_to_end_on_local_sources(local_sources, tmp_path: Path) -
 
 def test_max_train_rows_and_eval_prompt_count(local_sources, tmp_path: Path) -> None:
     fields = {**local_sources[0], "max_train_rows": 2, "n_eval_prompts": 1}
-    data = load_paper(HHPaperSources(**fields), seed=0, cache_dir=tmp_path).data
+    data = load_paper(PKUSources(**fields), seed=0, cache_dir=tmp_path, task_name="hh").data
     assert len(data.preference_pairs["helpful"]) == 2
     assert len(data.eval_prompts) == 1
 
@@ -129,7 +124,7 @@ def test_dataset_without_the_pku_columns_is_refused(local_sources, tmp_path: Pat
     write_jsonl(tmp_path / "bad" / "test.jsonl", [{"prompt": "x", "answer": "y"}])
     fields = {**local_sources[0], "dataset": str(tmp_path / "bad"), "dataset_data_dir": ""}
     with pytest.raises(SourceUnavailableError, match="response_0"):
-        load_paper(HHPaperSources(**fields), seed=0, cache_dir=tmp_path)
+        load_paper(PKUSources(**fields), seed=0, cache_dir=tmp_path, task_name="hh")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,12 +146,12 @@ def test_conciseness_counts_policy_tokens(local_sources) -> None:
 
 
 def test_hhc_spec_and_instance(local_sources, tmp_path: Path) -> None:
-    spec = hhc_paper_spec(HHCPaperSources(), concise_c=50, concise_rmax=4.0)
+    spec = hhc_paper_spec(HHCPaperSources(), concise_c=50, concise_rmax=4.0, task_name="hhc")
     assert spec.objective_names == ("helpful", "harmless", "concise")
     assert spec.objectives[2].bounds == (-1.0, 4.0)
     assert spec.grid.shape[1] == 3 and spec.reference_point == (0.0, 0.0, 0.0)
     instance = load_hhc_paper(HHCPaperSources(**local_sources[0]), seed=0, cache_dir=tmp_path,
-                              concise_c=3, concise_rmax=4.0)
+                              concise_c=3, concise_rmax=4.0, task_name="hhc")
     scorers = instance.scorer_sets["reward_model"]
     assert set(scorers) == {"helpful", "harmless", "concise"}
     assert scorers["concise"](["p"], ["ok"])[0] == pytest.approx(4.0)

@@ -18,7 +18,7 @@ from mobench.score_models import (
     RewardModelSource,
     load_reward_model,
 )
-from mobench.tasks.hh.paper import format_beaver_input
+from mobench.paper.pku import format_beaver_input
 from mobench.tasks.hh_rlhf.paper import ray2333_input
 
 from .paper_checkpoints import (

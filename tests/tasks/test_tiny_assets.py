@@ -33,7 +33,7 @@ from mobench.miniature.pku import PKU_COLUMNS
 from mobench.tasks.chat import Chat3Task, Chat4Task, Chat5Task, Chat10Task, ChatConfig
 from mobench.tasks.chat.tiny import RAW_PAIR_COLUMNS, chat_root, chat_splits
 from mobench.tasks.hh import HHConfig, HHTask
-from mobench.tasks.hh.tiny import generate_data
+from mobench.miniature.hh_build import generate_data
 from mobench.tasks.hhc import HHCConfig, HHCTask
 
 SEED = 0

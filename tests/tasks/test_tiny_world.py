@@ -24,7 +24,7 @@ from mobench.miniature.pku import PKU_COLUMNS, PKU_TYPES, pairs_from_rows, rows_
 from mobench.miniature.scorers import ConcisenessScorer
 from mobench.tasks.chat import Chat3Task, Chat4Task, Chat5Task, Chat10Task, ChatConfig
 from mobench.tasks.hh import HHConfig, HHTask
-from mobench.tasks.hh.tiny import generate_data
+from mobench.miniature.hh_build import generate_data
 from mobench.tasks.hhc import HHCConfig, HHCTask
 
 HH = HHWorld()

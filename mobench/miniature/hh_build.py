@@ -1,8 +1,9 @@
-"""The tiny scale of ``hh`` (and of ``hhc``, which adds conciseness to the same world).
+"""The helpful/harmless miniature built into a task instance: the tiny scale of ``hh`` and of
+``hhc`` (which adds conciseness to the same world). Both tasks build it, so it lives in the harness.
 
-What is built, once per seed, into ``cache_dir / "hh" / f"seed{seed}" / tag`` (``tag`` = asset
-version + digest of :class:`HHMiniatureSettings`; ``hh`` and ``hhc`` share it, the world and assets
-being the same):
+What is built, once per seed, into ``cache_dir / family / f"seed{seed}" / tag`` (``family`` is
+named by the task, the same for both; ``tag`` = asset version + digest of
+:class:`HHMiniatureSettings`):
 
 - ``tokenizer/``: BPE trained on the train prompts and the known sentences.
 - ``policy/``: the reference policy, a GPT-2 SFT-trained on a mixed-persona corpus (see
@@ -68,7 +69,6 @@ from mobench.task import Scorer, TaskData, TaskInstance
 if TYPE_CHECKING:
     import datasets
 
-FAMILY = "hh"
 ASSET_VERSION = "2"
 PROMPT_TEMPLATE = "user : {prompt} assistant :"
 BASE_MODEL = "mobench tiny hh reference policy (GPT-2, built into the cache)"
@@ -238,9 +238,9 @@ class HHAssets:
 
 
 def build_assets(world: HHWorld, data: HHData, settings: HHMiniatureSettings, seed: int,
-                 cache_dir: Path) -> HHAssets:
+                 cache_dir: Path, family: str) -> HHAssets:
     """Tokenizer, reference policy and the two reward models, each built once."""
-    root = asset_root(cache_dir, FAMILY, seed, asset_tag(ASSET_VERSION,
+    root = asset_root(cache_dir, family, seed, asset_tag(ASSET_VERSION,
                                                          settings.miniature_settings()))
     train_texts = [PROMPT_TEMPLATE.replace("{prompt}", world.prompts[i].text)
                    for i in data.splits.train]
@@ -271,14 +271,14 @@ def concise_objective(c: float, r_max: float) -> Objective:
 
 
 def load_tiny(spec: Any, settings: HHMiniatureSettings, seed: int, cache_dir: Path,
-              conciseness: tuple[float, float] | None = None) -> TaskInstance:
+              family: str, conciseness: tuple[float, float] | None = None) -> TaskInstance:
     """Build or read the assets and assemble the instance; ``conciseness`` = (c, r_max) adds the
     ``concise`` objective (task ``hhc``)."""
     import datasets
 
     world = HHWorld()
     data = generate_data(world, settings, seed)
-    assets = build_assets(world, data, settings, seed, cache_dir)
+    assets = build_assets(world, data, settings, seed, cache_dir, family)
     tokenizer = load_cached_tokenizer(assets.root)
     rows = list(data.rows)
     exact: dict[str, Scorer] = {"helpful": ExactScorer("helpful", world.helpful),

@@ -1,0 +1,2 @@
+"""Paper-scale machinery shared by several tasks: prompt selection and serving helpers
+(:mod:`~mobench.paper.common`), PKU-SafeRLHF with the beaver models (:mod:`~mobench.paper.pku`)."""

@@ -1,0 +1,35 @@
+"""Guarding a run folder: it must be empty, or hold this very run when ``--resume`` is given.
+
+The checks run twice: once before the lock is taken (to fail fast, writing nothing) and once under
+it (another process may have started the run in between).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mobench import store
+from mobench.errors import RunFolderError
+from mobench.runspec import run_identity
+from mobench.specs import RunSpec
+
+
+def check_run_folder(folder: Path, spec: RunSpec, resume: bool) -> None:
+    """Refuse a folder holding another run, or holding this one without ``--resume``."""
+    spec_file = folder / store.SPEC_FILE
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"output {str(folder)!r} exists and is not a folder")
+    if not spec_file.exists():
+        if folder.exists() and any(p.name != store.LOCK_FILE for p in folder.iterdir()):
+            raise RunFolderError(f"output folder {str(folder)!r} is not empty and holds no "
+                                 "mobench run; choose another --output")
+        return
+    saved = store.read_json(spec_file).get("identity")
+    if not resume:
+        raise RunFolderError(f"output folder {str(folder)!r} already holds a run; pass --resume "
+                             "to continue it, or choose another --output")
+    if saved != run_identity(spec):
+        current = run_identity(spec)
+        differing = sorted(k for k in current if saved is None or saved.get(k) != current[k])
+        raise RunFolderError(f"cannot resume {str(folder)!r}: its spec differs in "
+                             f"{', '.join(differing)}")
