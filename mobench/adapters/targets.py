@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
@@ -24,8 +25,7 @@ def decoder_block_linear_pattern(model: PreTrainedModel) -> str:
     block_lists = _decoder_block_lists(model)
     relative_names = sorted({name for block_list in block_lists.values()
                              for block in block_list
-                             for name, module in block.named_modules()
-                             if isinstance(module, (nn.Linear, Conv1D))})
+                             for name, _ in linear_layers(block)})
     if not relative_names:
         raise ValueError("the decoder blocks hold no nn.Linear or Conv1D layer to adapt")
     lists = "|".join(re.escape(name) for name in sorted(block_lists))
@@ -44,10 +44,27 @@ def _decoder_block_lists(model: nn.Module) -> dict[str, nn.ModuleList]:
     return found
 
 
+def linear_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The Linear / Conv1D layers under ``module`` by name. A layer that already carries peft
+    adapters counts as the layer it wraps (its own adapter internals are not layers to adapt),
+    so a second adapter goes exactly where the first one is."""
+    found: list[tuple[str, nn.Module]] = []
+    wrapped: list[str] = []
+    for name, child in module.named_modules():
+        if any(name.startswith(prefix + ".") for prefix in wrapped):
+            continue
+        if isinstance(child, BaseTunerLayer):
+            wrapped.append(name)
+            found.append((name, child.get_base_layer()))
+        elif isinstance(child, (nn.Linear, Conv1D)):
+            found.append((name, child))
+    return found
+
+
 def targets_fan_in_fan_out(model: nn.Module, target_modules: str | list[str]) -> bool:
     """True when the targets are Conv1D (GPT-2); a mix of Conv1D and Linear is refused."""
-    kinds = {isinstance(module, Conv1D) for name, module in model.named_modules()
-             if isinstance(module, (nn.Linear, Conv1D)) and matches(target_modules, name)}
+    kinds = {isinstance(layer, Conv1D) for name, layer in linear_layers(model)
+             if matches(target_modules, name)}
     if not kinds:
         raise ValueError(f"target_modules {target_modules!r} match no linear layer")
     if len(kinds) > 1:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -24,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mobench.assets.determinism import derived_rng, seeded_torch
-from mobench.assets.training import adamw, length_grouped_batches, pad_right, warmup_cosine
-from mobench.progress import progress
+from mobench.assets.determinism import seeded_torch
+from mobench.assets.training import final_loss, tokens_seen, train_asset
+from mobench.engine.bradley_terry import BradleyTerryObjective
+from mobench.engine.data import LengthGroupedOrder, pad_right
 from mobench.reward_models import RewardModelScorer
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def fit_calibration(raw: np.ndarray, truth: np.ndarray) -> tuple[float, float, f
 def train_reward_model(folder: Path, policy_folder: Path, tokenizer: PreTrainedTokenizerBase,
                        chosen: Sequence[str], rejected: Sequence[str], held_out: HeldOutPairs,
                        settings: RewardModelSettings, seed: int,
-                       objective: str) -> dict[str, Any]:
+                       objective_name: str) -> dict[str, Any]:
     """Train, check and calibrate one reward model; save it into ``folder``; return the record."""
     import torch
     from transformers import GPT2ForSequenceClassification
@@ -162,41 +162,24 @@ def train_reward_model(folder: Path, policy_folder: Path, tokenizer: PreTrainedT
     chosen_ids = tokenizer(list(chosen), add_special_tokens=False)["input_ids"]
     rejected_ids = tokenizer(list(rejected), add_special_tokens=False)["input_ids"]
     n_pairs = len(chosen_ids)
-    rng = derived_rng(seed, RM_STREAM)
-    pair_lengths = [max(len(c), len(r)) for c, r in zip(chosen_ids, rejected_ids,
-                                                                   strict=True)]
-    epochs = [length_grouped_batches(pair_lengths, settings.batch_size, rng)
-              for _ in range(settings.epochs)]
-    schedule = [rows for epoch in epochs for rows in epoch]
-    total = len(schedule)
+    order = LengthGroupedOrder([max(len(c), len(r)) for c, r in zip(chosen_ids, rejected_ids,
+                                                                       strict=True)],
+                               settings.batch_size, (seed, RM_STREAM))
+    total = order.steps_in_epochs(settings.epochs)
     with seeded_torch(seed), _quiet_transformers():
+        # the fresh score head draws from the seeded generator; training's dropout continues it
         model = GPT2ForSequenceClassification.from_pretrained(
             str(policy_folder), num_labels=1, trust_remote_code=False, dtype=torch.float32)
         model.config.pad_token_id = tokenizer.pad_token_id
-        optimizer = adamw(model, settings.learning_rate, settings.weight_decay)
-        warmup = max(1, total // 20)
-        model.train()
-        tokens = 0
-        losses: list[float] = []
-        started = time.perf_counter()
-        bar = progress(total=total, desc=f"reward model: {objective}", unit="step")
-        with bar:
-            for step, rows in enumerate(schedule):
-                ids, mask = pad_right([chosen_ids[i] for i in rows] +
-                                      [rejected_ids[i] for i in rows], tokenizer.pad_token_id)
-                for group in optimizer.param_groups:
-                    group["lr"] = settings.learning_rate * warmup_cosine(step, total, warmup)
-                rewards = model(input_ids=ids, attention_mask=mask).logits[:, 0]
-                margin = rewards[:len(rows)] - rewards[len(rows):]
-                loss = -torch.nn.functional.logsigmoid(margin).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                tokens += int(mask.sum())
-                losses.append(float(loss.detach()))
-                bar.update(1)
-        seconds = time.perf_counter() - started
+        objective = BradleyTerryObjective(chosen_ids, rejected_ids, order,
+                                          tokenizer.pad_token_id)
+        result = train_asset(model, objective, steps=total, batch_size=settings.batch_size,
+                             learning_rate=settings.learning_rate,
+                             weight_decay=settings.weight_decay, seed=seed,
+                             progress_desc=f"reward model: {objective_name}",
+                             seed_generators=False)
+    seconds = result.seconds
+    tokens = tokens_seen(result)
     raw_0 = score_texts(model, tokenizer, held_out.texts_0)
     raw_1 = score_texts(model, tokenizer, held_out.texts_1)
     accuracy = pairwise_accuracy(raw_0, raw_1, np.asarray(held_out.truth_0),
@@ -208,9 +191,9 @@ def train_reward_model(folder: Path, policy_folder: Path, tokenizer: PreTrainedT
     calibration = {"scale": scale, "offset": offset, "r2": round(r2, 4)}
     (folder / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2), encoding="utf-8")
     untied = int(np.sum(np.asarray(held_out.truth_0) != np.asarray(held_out.truth_1)))
-    return {"objective": objective, "pairs": n_pairs, "steps": total, "tokens": tokens,
+    return {"objective": objective_name, "pairs": n_pairs, "steps": total, "tokens": tokens,
             "train_seconds": round(seconds, 3), "tokens_per_second": round(tokens / seconds, 1),
-            "final_loss": round(float(np.mean(losses[-20:])), 4),
+            "final_loss": round(final_loss(result), 4),
             "held_out_accuracy": round(accuracy, 4), "held_out_untied_pairs": untied,
             "calibration": calibration}
 

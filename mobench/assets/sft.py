@@ -7,18 +7,16 @@ sees at generation time (the formatted prompt, then its own tokens).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from mobench.assets.determinism import derived_rng, seeded_torch
-from mobench.assets.training import adamw, length_grouped_batches, pad_right, warmup_cosine
+from mobench.assets.determinism import seeded_torch
+from mobench.assets.training import final_loss, tokens_seen, train_asset
+from mobench.engine.causal_lm import CausalLMObjective
+from mobench.engine.data import LengthGroupedOrder
 from mobench.models import tiny_causal_lm
-from mobench.progress import progress
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -86,57 +84,36 @@ def train_reference_policy(folder: Path, tokenizer: PreTrainedTokenizerBase,
                            settings: SFTSettings, seed: int) -> dict[str, Any]:
     """SFT a fresh tiny GPT-2 on (formatted prompt, response) pairs; save model and tokenizer into
     ``folder``; return the build record (tokens per second, final loss...)."""
-    import torch
-
     examples = encode_examples(tokenizer, prompts, responses)
     longest = max(len(p) + len(r) for p, r in examples)
     if longest > shape.max_positions:
         raise ValueError(f"an SFT example has {longest} tokens, more than max_positions "
                          f"{shape.max_positions}")
-    rng = derived_rng(seed, SFT_STREAM)
     with seeded_torch(seed):
         model = tiny_causal_lm("gpt2", len(tokenizer), n_layers=shape.n_layers,
                                width=shape.width, n_heads=shape.n_heads,
                                max_positions=shape.max_positions, seed=seed,
                                pad_token_id=tokenizer.pad_token_id,
                                eos_token_id=tokenizer.eos_token_id)
-        optimizer = adamw(model, settings.learning_rate, settings.weight_decay)
-        warmup = max(1, settings.steps // 20)
         # transformers infers the loss from the class name, which GPT2LMHeadModel does not match
         # (it warns and falls back to the causal-LM loss); name that loss outright.
         model.loss_type = "ForCausalLM"
-        model.train()
-        lengths = [len(p) + len(r) for p, r in examples]
-        queue: list[list[int]] = []
-        tokens = 0
-        losses: list[float] = []
-        started = time.perf_counter()
-        for step in progress(range(settings.steps), desc="SFT reference policy", unit="step"):
-            if not queue:
-                queue = length_grouped_batches(lengths, settings.batch_size, rng)
-            batch = [examples[i] for i in queue.pop()]
-            ids, mask = pad_right([p + r for p, r in batch], tokenizer.pad_token_id)
-            labels = ids.clone()
-            for row, (p, r) in enumerate(batch):
-                labels[row, :len(p)] = -100
-                labels[row, len(p) + len(r):] = -100
-            for group in optimizer.param_groups:
-                group["lr"] = settings.learning_rate * warmup_cosine(step, settings.steps, warmup)
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            tokens += int(mask.sum())
-            losses.append(float(loss.detach()))
-        seconds = time.perf_counter() - started
+        order = LengthGroupedOrder([len(p) + len(r) for p, r in examples], settings.batch_size,
+                                   (seed, SFT_STREAM), reverse=True)
+        objective = CausalLMObjective(examples, order, tokenizer.pad_token_id)
+        result = train_asset(model, objective, steps=settings.steps,
+                             batch_size=settings.batch_size,
+                             learning_rate=settings.learning_rate,
+                             weight_decay=settings.weight_decay, seed=seed,
+                             progress_desc="SFT reference policy")
     model.eval()
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
+    tokens = tokens_seen(result)
     return {"architecture": "gpt2", "parameters": int(sum(p.numel() for p in model.parameters())),
-            "steps": settings.steps, "tokens": tokens, "train_seconds": round(seconds, 3),
-            "tokens_per_second": round(tokens / seconds, 1),
-            "final_loss": round(float(np.mean(losses[-20:])), 4)}
+            "steps": settings.steps, "tokens": tokens, "train_seconds": result.seconds,
+            "tokens_per_second": round(tokens / result.seconds, 1),
+            "final_loss": round(final_loss(result), 4)}
 
 
 def load_reference_policy(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

@@ -1,59 +1,55 @@
-"""Shared pieces of the tiny training loops: padding, the learning-rate schedule, the optimizer."""
+"""How the asset builders train: the shared engine's trainer with the builders' schedule.
+
+The reference policy's SFT and each reward model run on :class:`mobench.engine.trainer.Trainer`
+(the same optimizer, schedule, clipping and loop every method trains with), with AdamW, weight
+decay on matrices, a linear warm-up over the first 5% of steps and a cosine decay to 10% of the
+peak rate, gradient norm clipped at 1, dropout left on (these are ordinary training runs, not
+log-ratio objectives), and no checkpoints kept (a build is redone whole if interrupted; the
+trainer's work folder is temporary).
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
+from mobench.engine.config import LoopConfig, OptimConfig
+from mobench.engine.trainer import Trainer, TrainResult
 
 if TYPE_CHECKING:
     import torch
 
+    from mobench.engine.trainer import TrainingObjective
 
-def pad_right(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and attention mask of a batch of token-id lists."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, :len(row)] = 1
-    return ids, mask
+WARMUP_SHARE = 20  # warm-up steps: 1/20 of the run
+FINAL_LR_RATIO = 0.1  # the cosine decay ends at 10% of the peak
 
 
-def warmup_cosine(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
-    """Learning-rate multiplier: linear warm-up, then cosine decay to ``floor``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+def train_asset(model: torch.nn.Module, objective: TrainingObjective, *, steps: int,
+                batch_size: int, learning_rate: float, weight_decay: float, seed: int,
+                progress_desc: str, seed_generators: bool = True) -> TrainResult:
+    """Train ``model`` in place for ``steps`` steps of ``objective``.
 
-
-def adamw(model: torch.nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not on biases, norms or embeddings' rows)."""
-    import torch
-
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate)
-
-
-def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
-                           group: int = 8) -> list[list[int]]:
-    """One epoch of index batches, each of similar lengths so little compute goes to padding.
-
-    Indices are shuffled, cut into chunks of ``group`` batches, sorted by length within a chunk
-    and split into batches; the batches are then shuffled, so the order stays random.
+    ``seed_generators=False`` keeps the caller's torch generator state (a reward model's fresh
+    score head has just drawn from it, and dropout continues the same stream).
     """
-    order = rng.permutation(len(lengths))
-    batches: list[list[int]] = []
-    chunk = batch_size * group
-    for start in range(0, len(order), chunk):
-        members = sorted(order[start:start + chunk].tolist(), key=lambda i: lengths[i])
-        batches += [members[k:k + batch_size] for k in range(0, len(members), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
+    optim = OptimConfig(learning_rate=learning_rate, weight_decay=weight_decay,
+                        warmup_steps=max(1, steps // WARMUP_SHARE), schedule="cosine",
+                        min_lr_ratio=FINAL_LR_RATIO, max_grad_norm=1.0)
+    loop = LoopConfig(steps=steps, batch_size=batch_size, seed=seed, checkpoint_every=0,
+                      disable_dropout=False, seed_generators=seed_generators,
+                      progress_desc=progress_desc)
+    with tempfile.TemporaryDirectory(prefix="mobench-asset-") as work:
+        return Trainer(model, objective, optim=optim, loop=loop, work_dir=Path(work)).train()
+
+
+def final_loss(result: TrainResult, last: int = 20) -> float:
+    """The mean loss of the last ``last`` steps (what the build record reports)."""
+    import numpy as np
+
+    return float(np.mean([entry["loss"] for entry in result.history[-last:]]))
+
+
+def tokens_seen(result: TrainResult) -> int:
+    return int(sum(entry["tokens"] for entry in result.history))

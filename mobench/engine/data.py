@@ -161,3 +161,67 @@ def step_micro_batches(order: BatchOrder, sample_preferences: Callable[[int, int
     preferences = sample_preferences(step, n_rows)
     return [(indices[part], preferences[part])
             for part in micro_batch_slices(batch_size, accumulation, rank, world_size)]
+
+
+def pad_right(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask of a batch of token-id lists (no response mask)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(list(row), dtype=torch.long)
+        mask[i, :len(row)] = 1
+    return ids, mask
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
+                           group: int = 8) -> list[list[int]]:
+    """One epoch of index batches, each of similar lengths so little compute goes to padding.
+
+    Indices are shuffled, cut into chunks of ``group`` batches, sorted by length within a chunk
+    and split into batches; the batches are then shuffled, so the order stays random.
+    """
+    order = rng.permutation(len(lengths))
+    batches: list[list[int]] = []
+    chunk = batch_size * group
+    for start in range(0, len(order), chunk):
+        members = sorted(order[start:start + chunk].tolist(), key=lambda i: lengths[i])
+        batches += [members[k:k + batch_size] for k in range(0, len(members), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class LengthGroupedOrder:
+    """Length-grouped batches, epoch after epoch, drawn from one seeded generator.
+
+    Step ``s`` gets the same batch whether or not the run was interrupted: the epochs are
+    regenerated in order from the seed (cheap: index lists only). ``reverse`` serves each epoch's
+    batches from its end, the order the asset builders always used.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed_keys: Sequence[int],
+                 reverse: bool = False) -> None:
+        if not lengths:
+            raise ValueError("cannot draw batches from an empty table")
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed_keys = tuple(seed_keys)
+        self.reverse = reverse
+        self._epochs: list[list[list[int]]] = []
+        self._rng = np.random.default_rng(np.random.SeedSequence(list(self.seed_keys)))
+
+    def epoch(self, k: int) -> list[list[int]]:
+        while len(self._epochs) <= k:
+            self._epochs.append(length_grouped_batches(self.lengths, self.batch_size, self._rng))
+        return self._epochs[k]
+
+    def batch(self, step: int) -> list[int]:
+        """The row indices of optimizer step ``step``."""
+        k = 0
+        while step >= len(self.epoch(k)):
+            step -= len(self.epoch(k))
+            k += 1
+        batches = self.epoch(k)
+        return batches[len(batches) - 1 - step] if self.reverse else batches[step]
+
+    def steps_in_epochs(self, n_epochs: int) -> int:
+        return sum(len(self.epoch(k)) for k in range(n_epochs))

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobench.cli import main
 from mobench import registry
+from mobench.cli import main
 from mobench.engine import TrainingConfig
 from mobench.errors import ConfigError
 from mobench.methods.panacea import PanaceaConfig, PanaceaMethod, resolve_preference_sampling

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 
+from mobench.adapters import SVDLoRAConfig, add_svd_lora, set_preferences
 from mobench.engine import (
     DPOConfig,
     LoopConfig,
@@ -39,7 +40,6 @@ from mobench.method import FitContext
 from mobench.methods.panacea import PanaceaConfig, PanaceaMethod, PanaceaPolicy
 from mobench.models import tiny_causal_lm, train_tokenizer
 from mobench.specs import DecodingConfig, Objective, TaskSpec
-from mobench.adapters import SVDLoRAConfig, add_svd_lora, set_preferences
 from mobench.task import TaskData, TaskInstance
 
 FRUITS = ("apple", "pear", "plum", "fig", "lime")

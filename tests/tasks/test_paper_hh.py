@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobench.task import TaskInstance
 from mobench.paper.common import prompt_table
 from mobench.paper.pku import PKU_PROMPT_TEMPLATE, PKUSources, pku_preference_pairs
+from mobench.task import TaskInstance
 from mobench.tasks.hh.paper import load_paper, paper_spec
 from mobench.tasks.hhc.paper import ConcisenessScorer, HHCPaperSources, conciseness_reward
 from mobench.tasks.hhc.paper import load_paper as load_hhc_paper

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from mobench.errors import SourceUnavailableError
+from mobench.paper.pku import format_beaver_input
 from mobench.reward_models import RewardModelScorer
 from mobench.score_models import (
     LazyRewardModelScorer,
@@ -18,7 +19,6 @@ from mobench.score_models import (
     RewardModelSource,
     load_reward_model,
 )
-from mobench.paper.pku import format_beaver_input
 from mobench.tasks.hh_rlhf.paper import ray2333_input
 
 from .paper_checkpoints import (

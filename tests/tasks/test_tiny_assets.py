@@ -28,12 +28,12 @@ from mobench.assets.determinism import derived_rng
 from mobench.assets.reward_model import RewardModelSettings, pairwise_accuracy
 from mobench.assets.sft import SFTSettings
 from mobench.miniature.chat_world import SENTENCE_STYLES, STYLES, ChatWorld
+from mobench.miniature.hh_build import generate_data
 from mobench.miniature.hh_world import TOPICS, HHWorld
 from mobench.miniature.pku import PKU_COLUMNS
 from mobench.tasks.chat import Chat3Task, Chat4Task, Chat5Task, Chat10Task, ChatConfig
 from mobench.tasks.chat.tiny import RAW_PAIR_COLUMNS, chat_root, chat_splits
 from mobench.tasks.hh import HHConfig, HHTask
-from mobench.miniature.hh_build import generate_data
 from mobench.tasks.hhc import HHCConfig, HHCTask
 
 SEED = 0

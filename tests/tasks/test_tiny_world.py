@@ -18,13 +18,13 @@ from mobench.errors import ConfigError, MobenchError
 from mobench.grids import default_grid, evenly_spaced, vertices_centre_and_fill
 from mobench.miniature.chat_world import STYLES, ChatWorld
 from mobench.miniature.conciseness import conciseness_bounds, conciseness_reward
+from mobench.miniature.hh_build import generate_data
 from mobench.miniature.hh_world import TOPICS, HHWorld
 from mobench.miniature.labels import agreement, expected_agreement, sample_preferred_ids
 from mobench.miniature.pku import PKU_COLUMNS, PKU_TYPES, pairs_from_rows, rows_to_dataset
 from mobench.miniature.scorers import ConcisenessScorer
 from mobench.tasks.chat import Chat3Task, Chat4Task, Chat5Task, Chat10Task, ChatConfig
 from mobench.tasks.hh import HHConfig, HHTask
-from mobench.miniature.hh_build import generate_data
 from mobench.tasks.hhc import HHCConfig, HHCTask
 
 HH = HHWorld()
