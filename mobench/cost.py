@@ -175,7 +175,7 @@ class TrainingClock:
     length every ``interval`` seconds from a daemon thread, and once more when the block ends.
     """
 
-    def __init__(self, path: Path, interval: float = 2.0) -> None:
+    def __init__(self, path: Path, interval: float = 1.0) -> None:
         self.path = Path(path)
         self.interval = interval
         self.legs: list[float] = self._read()

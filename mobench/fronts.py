@@ -48,8 +48,10 @@ def front_frame(spec: TaskSpec, preferences: np.ndarray, table: ScoreTable) -> p
 def read_front_csv(text_or_path: str, objective_names: tuple[str, ...],
                    scorer_set: str) -> tuple[np.ndarray, np.ndarray]:
     """(preferences, normalized front) of one scorer set, read back from ``front.csv``."""
-    frame = pd.read_csv(text_or_path, float_precision="round_trip")
-    preferences = frame[[f"preference.{o}" for o in objective_names]].to_numpy(dtype=np.float64)
-    front = frame[[f"{scorer_set}.{o}.normalized" for o in objective_names]].to_numpy(
-        dtype=np.float64)
+    # read as text, then parsed exactly: pandas' fast float parser may round the last digit
+    frame = pd.read_csv(text_or_path, dtype=str)
+    preferences = frame[[f"preference.{o}" for o in objective_names]].to_numpy().astype(
+        np.float64)
+    front = frame[[f"{scorer_set}.{o}.normalized" for o in objective_names]].to_numpy().astype(
+        np.float64)
     return preferences, front

@@ -8,11 +8,15 @@
   seeded, up to :data:`MANY_OBJECTIVE_POINTS` points in all. A lattice is no option there: the
   coarsest one that has interior points (3 partitions) already has 220 points at m = 10.
 
-:func:`default_grid` picks among them by the number of objectives. Every grid is returned as a
-tuple of tuples whose rows sum to 1 (to float precision), ready for ``TaskSpec.preference_grid``.
+:func:`default_grid` picks among them by the number of objectives; :func:`grid_of_size` builds a
+coarser grid of at most a given size with the same designs (DPS's option to train fewer models).
+Every grid is returned as a tuple of tuples whose rows sum to 1 (to float precision), ready for
+``TaskSpec.preference_grid``.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -72,6 +76,25 @@ def default_grid(n_objectives: int) -> Grid:
     if n_objectives in LATTICE_PARTITIONS:
         return simplex_lattice(n_objectives, LATTICE_PARTITIONS[n_objectives])
     return vertices_centre_and_fill(n_objectives)
+
+
+def grid_of_size(n_objectives: int, n_points: int) -> Grid:
+    """A grid of the default design with at most ``n_points`` vectors, vertices always included:
+    2 objectives, ``n_points`` evenly spaced; 3 to 5, the finest Das-Dennis lattice that fits;
+    more, the vertices, the centre and a Sobol fill."""
+    m = n_objectives
+    if n_points < m:
+        raise ValueError(f"a grid of {n_points} points cannot hold the {m} vertices")
+    if m == 2:
+        return evenly_spaced(n_points)
+    if m in LATTICE_PARTITIONS:
+        partitions = 1
+        while math.comb(partitions + 1 + m - 1, m - 1) <= n_points:
+            partitions += 1
+        return simplex_lattice(m, partitions)
+    if n_points == m:
+        return _finish(np.eye(m))
+    return vertices_centre_and_fill(m, n_points)
 
 
 def _power_of_two(n: int) -> int:

@@ -89,8 +89,9 @@ class EvaluationConfig:
         max_prompts: evaluate on the first ``max_prompts`` eval prompts only (0: all of them).
         n_bootstrap: bootstrap resamples over prompts for confidence intervals (0: none).
         confidence: the confidence level of those intervals.
-        interval: ``basic`` (default: carries the metrics' bias from prompt noise over, see
-            :mod:`mobench.metrics.bootstrap`) or ``percentile``.
+        interval: ``auto`` (default: per metric, the form that covered in simulation; see
+            :mod:`mobench.metrics.bootstrap`), ``basic``, ``percentile`` or ``hull``; every
+            interval holds its estimate.
     """
 
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
@@ -98,7 +99,7 @@ class EvaluationConfig:
     max_prompts: int = 0
     n_bootstrap: int = 200
     confidence: float = 0.95
-    interval: Literal["basic", "percentile"] = "basic"
+    interval: Literal["auto", "basic", "percentile", "hull"] = "auto"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -11,6 +11,7 @@ from mobench.metrics.bootstrap import (
     IntervalMethod,
     bootstrap_interval,
     check_interval_method,
+    interval_form,
     resample_prompt_indices,
     resampled_fronts,
 )
@@ -54,13 +55,21 @@ METRICS: dict[str, tuple[Direction, str]] = {
                                   "the grid"),
 }
 
-# Where each metric can lie; a basic bootstrap interval is clipped to it. Unlisted: unbounded.
+# Where each metric can lie; a bootstrap interval is clipped to it. Unlisted: unbounded. The
+# non-dominated share's floor depends on the grid (see valid_range).
 VALID_RANGES: dict[str, tuple[float | None, float | None]] = {
     "hypervolume": (0.0, None), "sparsity": (0.0, None), "spacing": (0.0, None),
     "gd": (0.0, None), "igd": (0.0, None), "igd_plus": (0.0, None),
-    "non_dominated_count": (1.0, None), "non_dominated_share": (0.0, 1.0),
-    "controllability": (-1.0, 1.0),
+    "non_dominated_count": (1.0, None), "controllability": (-1.0, 1.0),
 }
+
+
+def valid_range(metric: str, n_preferences: int) -> tuple[float | None, float | None]:
+    """Where ``metric`` can lie on a front of ``n_preferences`` points: a front always has at
+    least one non-dominated point, so its share is at least 1/n."""
+    if metric == "non_dominated_share":
+        return 1.0 / n_preferences, 1.0
+    return VALID_RANGES.get(metric, (None, None))
 
 MetricValues = dict[str, float | None]
 
@@ -74,7 +83,7 @@ def compute_metrics(
     confidence: float = 0.95,
     seed: int = 0,
     eum_weights: np.ndarray | None = None,
-    interval: IntervalMethod = "basic",
+    interval: IntervalMethod = "auto",
 ) -> MetricsReport:
     """Every metric of the front ``scores.mean(axis=1)``, with bootstrap intervals over prompts.
 
@@ -90,7 +99,8 @@ def compute_metrics(
         seed: seed of ``numpy.random.default_rng`` for the resamples.
         eum_weights: (k, m) simplex rows over which EUM averages; default: ``preferences``, the
             grid the method was evaluated on, so EUM asks how well the front serves those users.
-        interval: ``basic`` or ``percentile`` (see :mod:`mobench.metrics.bootstrap`).
+        interval: ``auto`` (per metric), ``basic``, ``percentile`` or ``hull`` (see
+            :mod:`mobench.metrics.bootstrap`).
 
     Raises:
         ValueError: on shapes that do not fit together, NaN or infinite inputs, preference or
@@ -123,8 +133,9 @@ def compute_metrics(
         high: float | None = None
         estimate = point[name]
         if estimate is not None and resampled:
-            low, high = bootstrap_interval(interval, estimate, [r[name] for r in resampled],
-                                           confidence, VALID_RANGES.get(name, (None, None)))
+            low, high = bootstrap_interval(interval_form(interval, name), estimate,
+                                           [r[name] for r in resampled], confidence,
+                                           valid_range(name, n_preferences))
         values[name] = MetricValue(estimate, low, high, direction, definition)
     return MetricsReport(values, int(n_bootstrap), float(confidence), int(seed), interval)
 

@@ -54,7 +54,8 @@ class MetricsReport:
         n_bootstrap: number of prompt resamples behind the intervals (0: no intervals).
         confidence: coverage of the intervals, e.g. 0.95.
         seed: seed of ``numpy.random.default_rng`` that drew the resamples.
-        interval: how the intervals were formed from the resamples, ``basic`` or ``percentile``
+        interval: how the intervals were formed from the resamples: ``auto`` (per metric),
+            ``basic``, ``percentile`` or ``hull``
             (see :mod:`mobench.metrics.bootstrap`).
     """
 
@@ -62,7 +63,7 @@ class MetricsReport:
     n_bootstrap: int
     confidence: float
     seed: int
-    interval: str = "basic"
+    interval: str = "auto"
 
     def __post_init__(self) -> None:
         # A read-only view over a private copy, so the frozen report cannot change through the

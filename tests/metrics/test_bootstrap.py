@@ -8,6 +8,7 @@ import pytest
 from mobench.grids import default_grid
 from mobench.metrics.bootstrap import (
     bootstrap_interval,
+    interval_form,
     percentile_interval,
     resample_prompt_indices,
     resampled_fronts,
@@ -62,9 +63,40 @@ def test_basic_interval_by_hand():
     assert bootstrap_interval("basic", 40.0, [None, None], 0.9) == (None, None)
 
 
+def test_every_interval_holds_its_estimate_and_hull_holds_both_forms():
+    samples = [float(v) for v in range(101)]  # 90% percentile interval (5, 95)
+    # estimate 2: reflected (4 - 95, 4 - 5) = (-91, -1) would leave the estimate out
+    assert bootstrap_interval("basic", 2.0, samples, 0.9) == pytest.approx((-91.0, 2.0))
+    # estimate 98: percentile (5, 95) would leave it out
+    assert bootstrap_interval("percentile", 98.0, samples, 0.9) == pytest.approx((5.0, 98.0))
+    # hull of percentile (5, 95) and basic (-91, -1), with the estimate 2
+    assert bootstrap_interval("hull", 2.0, samples, 0.9) == pytest.approx((-91.0, 95.0))
+    # clipping to the valid range comes last
+    assert bootstrap_interval("basic", 2.0, samples, 0.9, (0.0, None)) == pytest.approx(
+        (0.0, 2.0))
+
+
+def test_auto_picks_hull_for_sparsity_and_spacing_and_basic_elsewhere():
+    assert interval_form("auto", "sparsity") == interval_form("auto", "spacing") == "hull"
+    assert interval_form("auto", "hypervolume") == interval_form("auto", "eum") == "basic"
+    assert interval_form("percentile", "sparsity") == "percentile"
+    with pytest.raises(ValueError, match="resolve 'auto' per metric"):
+        bootstrap_interval("auto", 1.0, [1.0, 2.0], 0.9)
+
+
 def test_unknown_interval_method_is_refused():
     with pytest.raises(ValueError, match="unknown interval method 'bca'"):
         bootstrap_interval("bca", 1.0, [1.0, 2.0], 0.9)
+
+
+def test_non_dominated_share_interval_is_floored_at_one_point():
+    from mobench.metrics.compute import valid_range
+
+    assert valid_range("non_dominated_share", 4) == (0.25, 1.0)
+    # all but a few resamples collapse to one point: the interval still cannot go below 1/n
+    low, _ = bootstrap_interval("basic", 0.25, [0.25] * 90 + [1.0] * 10, 0.95,
+                                valid_range("non_dominated_share", 4))
+    assert low == pytest.approx(0.25)
 
 
 def test_basic_interval_covers_a_known_hypervolume_where_the_percentile_one_does_not():
@@ -77,6 +109,7 @@ def test_basic_interval_covers_a_known_hypervolume_where_the_percentile_one_does
     true_front = 0.2 + 0.5 * grid ** 0.7
     truth = hypervolume(true_front, np.zeros(3))
     covered = {"basic": 0, "percentile": 0}
+    held = {"basic": 0, "percentile": 0}
     repetitions = 40
     for _ in range(repetitions):
         scores = true_front[:, None, :] + 0.3 * rng.standard_normal((len(grid), 48, 3))
@@ -87,5 +120,24 @@ def test_basic_interval_covers_a_known_hypervolume_where_the_percentile_one_does
         for method in covered:
             low, high = bootstrap_interval(method, estimate, resampled, 0.95)
             covered[method] += low <= truth <= high
+            held[method] += low <= estimate <= high
     assert covered["basic"] / repetitions >= 0.85
     assert covered["percentile"] / repetitions <= 0.5
+    assert held == {"basic": repetitions, "percentile": repetitions}
+
+
+def test_every_reported_interval_holds_its_estimate_on_noisy_fronts():
+    # sparsity, spacing and controllability are the metrics whose resamples lie wholly beside
+    # the estimate on such fronts (their bias can exceed their spread)
+    from mobench.metrics import compute_metrics
+
+    rng = np.random.default_rng(1)
+    for m in (2, 3):
+        grid = np.array(default_grid(m))
+        true_front = 0.2 + 0.5 * grid ** 2.0
+        for _ in range(6):
+            scores = true_front[:, None, :] + 0.3 * rng.standard_normal((len(grid), 48, m))
+            report = compute_metrics(scores, grid, np.zeros(m), n_bootstrap=60, seed=0)
+            for name, metric in report.metrics.items():
+                if metric.value is not None and metric.ci_low is not None:
+                    assert metric.ci_low <= metric.value <= metric.ci_high, name

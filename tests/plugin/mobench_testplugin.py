@@ -9,7 +9,8 @@ logits of vowel-rich tokens and ``strength * λ_length`` to the end-of-sequence 
 
 Fault injection for the resume tests: ``MOBENCH_TEST_KILL`` set to ``fit``, ``generate:N`` (kill
 on the N-th generate call, after N-1 batches were written), ``score:N`` (kill on the N-th scorer
-call, mid-batch) or ``finalize`` (kill after all records are written, before the metrics) makes
+call, mid-batch), ``train:N`` (kill as the N-th training run of the engine starts: between two
+experts, say) or ``finalize`` (kill after all records are written, before the metrics) makes
 the process SIGKILL itself there.
 """
 
@@ -60,6 +61,17 @@ if os.environ.get("MOBENCH_TEST_KILL") == "finalize":
         return _plot_front(*args, **kwargs)
 
     mobench.plots.plot_front = _killing_plot_front
+
+if os.environ.get("MOBENCH_TEST_KILL", "").startswith("train:"):
+    from mobench.engine.trainer import Trainer
+
+    _train = Trainer.train
+
+    def _killing_train(self):  # type: ignore[no-untyped-def]
+        _maybe_kill("train")
+        return _train(self)
+
+    Trainer.train = _killing_train  # type: ignore[method-assign]
 
 
 def vowel_share(prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
@@ -122,10 +134,13 @@ class ToyTask:
         rng = np.random.default_rng(seed)
         eval_prompts = _prompts(self.config.n_eval_prompts, rng)
         train = _prompts(8, rng)
-        pairs = datasets.Dataset.from_dict(
-            {"prompt": train, "chosen": ["idea area"] * 8, "rejected": ["dog sun"] * 8})
+        # the two objectives disagree: vowels prefer a long vowel-rich answer, length a short one
+        vowels = datasets.Dataset.from_dict(
+            {"prompt": train, "chosen": ["idea area audio"] * 8, "rejected": ["sun"] * 8})
+        length = datasets.Dataset.from_dict(
+            {"prompt": train, "chosen": ["sun"] * 8, "rejected": ["idea area audio"] * 8})
         data = TaskData(
-            preference_pairs={"vowels": pairs, "length": pairs},
+            preference_pairs={"vowels": vowels, "length": length},
             eval_prompts=datasets.Dataset.from_dict(
                 {"prompt_id": [f"toy-{i}" for i in range(len(eval_prompts))],
                  "prompt": eval_prompts}),

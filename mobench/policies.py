@@ -1,0 +1,135 @@
+"""Steerable policies made of LoRA adapters on one frozen reference model, shared by methods.
+
+- :class:`AdapterGridPolicy`: one adapter per preference of a grid (DPS, MODPO). It serves only
+  its grid (``served_preferences``); the harness maps other λ to the nearest grid point. Every row
+  of a batch is answered by its own adapter in one generate call (peft's mixed-adapter batches).
+- :class:`ExpertMixturePolicy`: per-objective experts combined with the row's λ (Rewarded Soups'
+  ``factors`` or ``delta``), a whole front in one generate call.
+
+Both save their adapters in peft's format (safetensors, one folder each) and a small JSON file,
+and load back onto a fresh copy of the task's reference policy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mobench.adapters import (
+    PerRowMixture,
+    generate_mixture,
+    generate_with_adapters,
+    load_adapters,
+    save_adapters,
+)
+from mobench.errors import RunFolderError
+from mobench.policy import Generation
+from mobench.serving import nearest_served
+from mobench.specs import DecodingConfig, TaskSpec
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedTokenizerBase
+
+    from mobench.method import FitContext
+
+POLICY_FILE = "policy.json"
+ADAPTERS_DIR = "adapters"
+
+
+def read_policy_file(directory: Path, method: str, kind: str) -> dict[str, Any]:
+    """The JSON a policy below saved, checked to be ``method``'s and of ``kind``."""
+    try:
+        saved = json.loads((directory / POLICY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise RunFolderError(f"{str(directory)!r} holds no readable {method} policy") from None
+    if saved.get("method") != method or saved.get("kind") != kind:
+        raise RunFolderError(f"{str(directory)!r} was not written by {method}")
+    return dict(saved)
+
+
+class AdapterGridPolicy:
+    """One LoRA adapter per preference vector of ``grid``; answers only at those vectors."""
+
+    kind = "adapter-grid"
+
+    def __init__(self, method: str, model: PeftModel, tokenizer: PreTrainedTokenizerBase,
+                 spec: TaskSpec, grid: np.ndarray, names: Sequence[str]) -> None:
+        grid = np.asarray(grid, dtype=np.float64)
+        if len(grid) != len(names):
+            raise ValueError(f"{len(grid)} grid preferences but {len(names)} adapters")
+        self.method = method
+        self.model = model
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.served_preferences = grid
+        self.names = list(names)
+
+    def adapters_for(self, preferences: np.ndarray) -> list[str]:
+        """The adapter answering each row: the nearest grid preference's (the harness maps rows
+        to the grid beforehand, so this is the exact one)."""
+        return [self.names[i] for i in nearest_served(self.served_preferences, preferences)]
+
+    def generate(self, prompts: Sequence[str], preferences: np.ndarray, decoding: DecodingConfig,
+                 seed: int) -> list[Generation]:
+        texts = [self.spec.format_prompt(p) for p in prompts]
+        return generate_with_adapters(self.model, self.tokenizer, texts,
+                                      self.adapters_for(np.asarray(preferences)), decoding, seed)
+
+    def save(self, directory: Path) -> None:
+        save_adapters(self.model, directory / ADAPTERS_DIR, self.names)
+        (directory / POLICY_FILE).write_text(json.dumps({
+            "method": self.method, "kind": self.kind, "task": self.spec.name,
+            "objectives": list(self.spec.objective_names), "adapters": self.names,
+            "grid": self.served_preferences.tolist()}, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, method: str, directory: Path, context: FitContext) -> AdapterGridPolicy:
+        saved = read_policy_file(directory, method, cls.kind)
+        model, tokenizer = context.reference_policy()
+        peft_model = load_adapters(model, directory / ADAPTERS_DIR, saved["adapters"])
+        return cls(method, peft_model, tokenizer, context.task.spec, np.asarray(saved["grid"]),
+                   saved["adapters"])
+
+
+class ExpertMixturePolicy:
+    """Per-objective experts mixed with each row's λ (``factors`` or ``delta``)."""
+
+    kind = "expert-mixture"
+
+    def __init__(self, method: str, model: PeftModel, tokenizer: PreTrainedTokenizerBase,
+                 spec: TaskSpec, experts: Sequence[str], variant: str) -> None:
+        if len(experts) != len(spec.objectives):
+            raise ValueError(f"{len(experts)} experts for {len(spec.objectives)} objectives")
+        self.method = method
+        self.model = model
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.experts = list(experts)
+        self.variant = variant
+        self.mixture = PerRowMixture(model, self.experts, variant)
+
+    def generate(self, prompts: Sequence[str], preferences: np.ndarray, decoding: DecodingConfig,
+                 seed: int) -> list[Generation]:
+        texts = [self.spec.format_prompt(p) for p in prompts]
+        return generate_mixture(self.mixture, self.tokenizer, texts, np.asarray(preferences),
+                                decoding, seed)
+
+    def save(self, directory: Path) -> None:
+        save_adapters(self.model, directory / ADAPTERS_DIR, self.experts)
+        (directory / POLICY_FILE).write_text(json.dumps({
+            "method": self.method, "kind": self.kind, "task": self.spec.name,
+            "objectives": list(self.spec.objective_names), "experts": self.experts,
+            "variant": self.variant}, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, method: str, directory: Path, context: FitContext) -> ExpertMixturePolicy:
+        saved = read_policy_file(directory, method, cls.kind)
+        model, tokenizer = context.reference_policy()
+        peft_model = load_adapters(model, directory / ADAPTERS_DIR, saved["experts"])
+        return cls(method, peft_model, tokenizer, context.task.spec, saved["experts"],
+                   saved["variant"])

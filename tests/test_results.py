@@ -1,0 +1,88 @@
+"""The results layer: metrics.json describes its run, and every metric recomputed from front.csv
+(point values) and records.jsonl (intervals) equals what metrics.json says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mobench import __version__
+from mobench.cli import main
+from mobench.evaluation import plan_evaluation, table_from_records
+from mobench.fronts import normalized_scores, read_front_csv
+from mobench.metrics import compute_metrics, front_metrics
+from mobench.results import format_summary, read_result
+from mobench.specs import EvaluationConfig
+
+ARGS = ["eval.batch_size=4", "eval.n_bootstrap=30", "task.grid_size=5"]
+
+
+@pytest.fixture(scope="module", params=["toy-steer", "base"])
+def run_folder(request, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("runs") / request.param
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.setenv("CI", "true")
+        assert main(["run", "--method", request.param, "--task", "toy", "--seed", "3",
+                     "--output", str(folder), *ARGS]) == 0
+    return folder
+
+
+def test_metrics_json_describes_its_run(run_folder):
+    metrics = json.loads((run_folder / "metrics.json").read_text())
+    run = metrics["run"]
+    assert run["method"] == run_folder.name and run["task"] == "toy"
+    assert (run["scale"], run["seed"], run["run_id"]) == ("tiny", 3, run_folder.name)
+    assert run["variant"] == "default" and run["serves"] == "front"
+    assert run["mobench_version"] == __version__ and "git" in run
+    result = read_result(run_folder)
+    assert result.label.method == run_folder.name and result.objectives == ("vowels", "length")
+    assert result.metrics["exact"]["hypervolume"]["value"] == \
+        metrics["metrics"]["exact"]["metrics"]["hypervolume"]["value"]
+    assert format_summary(metrics).startswith(f"{run_folder.name} (default) on toy (tiny)")
+
+
+def test_every_point_metric_recomputed_from_front_csv_equals_metrics_json(run_folder):
+    metrics = json.loads((run_folder / "metrics.json").read_text())
+    objectives = tuple(metrics["objectives"])
+    for set_name, report in metrics["metrics"].items():
+        preferences, front = read_front_csv(str(run_folder / "front.csv"), objectives, set_name)
+        recomputed = front_metrics(front, preferences, np.zeros(len(objectives)), None,
+                                   preferences)
+        for name, entry in report["metrics"].items():
+            assert recomputed[name] == entry["value"], f"{set_name} {name}"
+
+
+def test_every_interval_recomputed_from_records_equals_metrics_json(run_folder):
+    from mobench import registry
+
+    metrics = json.loads((run_folder / "metrics.json").read_text())
+    task_cls = registry.tasks.get("toy")
+    spec = task_cls(task_cls.config_class(grid_size=5)).spec("tiny")
+    records = [json.loads(line) for line in (run_folder / "records.jsonl").read_text()
+               .splitlines()]
+    batches: dict[int, list[dict]] = {}
+    for record in records:
+        batches.setdefault(record["batch"], []).append(record)
+    prompt_ids = list(dict.fromkeys(r["prompt_id"] for r in records))
+    prompts = list(dict.fromkeys(r["prompt"] for r in records))
+    config = EvaluationConfig(batch_size=4, n_bootstrap=30)
+    plan = plan_evaluation(spec.grid, prompt_ids, prompts, config, seed=3)
+    table = table_from_records(batches, plan, list(metrics["metrics"]), spec.objective_names)
+    for set_name, report in metrics["metrics"].items():
+        again = compute_metrics(normalized_scores(spec, table, set_name), plan.preferences,
+                                np.asarray(spec.reference_point), n_bootstrap=30, seed=3)
+        assert again.to_dict() == report
+
+
+def test_a_folder_without_results_is_refused_in_one_line(tmp_path):
+    from mobench.errors import RunFolderError
+
+    with pytest.raises(RunFolderError, match="no finished run"):
+        read_result(tmp_path)
+    (tmp_path / "metrics.json").write_text(json.dumps({"task": "toy"}))
+    with pytest.raises(RunFolderError, match="does not describe its run"):
+        read_result(tmp_path)
