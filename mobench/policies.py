@@ -5,6 +5,8 @@
   of a batch is answered by its own adapter in one generate call (peft's mixed-adapter batches).
 - :class:`ExpertMixturePolicy`: per-objective experts combined with the row's λ (Rewarded Soups'
   ``factors`` or ``delta``), a whole front in one generate call.
+- :class:`SingleAdapterPolicy`: one adapter that answers every preference alike (a method that
+  yields one policy, not a front: PAMA).
 
 Both save their adapters in peft's format (safetensors, one folder each) and a small JSON file,
 and load back onto a fresh copy of the task's reference policy.
@@ -133,3 +135,39 @@ class ExpertMixturePolicy:
         peft_model = load_adapters(model, directory / ADAPTERS_DIR, saved["experts"])
         return cls(method, peft_model, tokenizer, context.task.spec, saved["experts"],
                    saved["variant"])
+
+
+class SingleAdapterPolicy:
+    """One LoRA adapter answering every prompt the same way whatever the preference."""
+
+    kind = "single-adapter"
+
+    def __init__(self, method: str, model: PeftModel, tokenizer: PreTrainedTokenizerBase,
+                 spec: TaskSpec, name: str) -> None:
+        self.method = method
+        self.model = model
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.name = name
+
+    def generate(self, prompts: Sequence[str], preferences: np.ndarray, decoding: DecodingConfig,
+                 seed: int) -> list[Generation]:
+        if len(prompts) != len(preferences):
+            raise ValueError(f"{len(prompts)} prompts but {len(preferences)} preference rows")
+        texts = [self.spec.format_prompt(p) for p in prompts]
+        return generate_with_adapters(self.model, self.tokenizer, texts,
+                                      [self.name] * len(texts), decoding, seed)
+
+    def save(self, directory: Path) -> None:
+        save_adapters(self.model, directory / ADAPTERS_DIR, [self.name])
+        (directory / POLICY_FILE).write_text(json.dumps({
+            "method": self.method, "kind": self.kind, "task": self.spec.name,
+            "objectives": list(self.spec.objective_names), "adapter": self.name}, indent=2),
+            encoding="utf-8")
+
+    @classmethod
+    def load(cls, method: str, directory: Path, context: FitContext) -> SingleAdapterPolicy:
+        saved = read_policy_file(directory, method, cls.kind)
+        model, tokenizer = context.reference_policy()
+        peft_model = load_adapters(model, directory / ADAPTERS_DIR, [saved["adapter"]])
+        return cls(method, peft_model, tokenizer, context.task.spec, saved["adapter"])

@@ -26,6 +26,7 @@ from mobench import registry, store
 from mobench.cost import CLOCK_FILE, METER_FILE, PersistentMeter, TrainingClock, metering
 from mobench.errors import MobenchError
 from mobench.evaluation import EvaluationPlan, evaluate, plan_evaluation
+from mobench.grids import grid_of_size
 from mobench.method import FitContext, Method, method_serves, method_variant
 from mobench.policy import SteerablePolicy
 from mobench.provenance import provenance
@@ -139,8 +140,14 @@ def fit_or_load(method: Method, context: FitContext, folder: Path,
 def plan_for(instance: TaskInstance, config: EvaluationConfig, seed: int,
              preferences: np.ndarray | None = None,
              prompts: Sequence[tuple[str, str]] | None = None) -> EvaluationPlan:
-    """The evaluation plan on the task's grid and eval prompts, or on the ones given."""
-    grid = instance.spec.grid if preferences is None else preferences
+    """The evaluation plan on the task's grid (or the coarser one ``config.grid_points`` asks
+    for) and eval prompts, or on the ones given."""
+    if preferences is not None:
+        grid = preferences
+    elif config.grid_points:
+        grid = np.asarray(grid_of_size(len(instance.spec.objectives), config.grid_points))
+    else:
+        grid = instance.spec.grid
     if prompts is None:
         eval_prompts = instance.data.eval_prompts
         ids, texts = list(eval_prompts["prompt_id"]), list(eval_prompts["prompt"])

@@ -87,6 +87,9 @@ class EvaluationConfig:
         batch_size: (preference, prompt) cells per generate call. Part of the protocol because each
             batch is seeded on its own: the same batches give the same samples for every method.
         max_prompts: evaluate on the first ``max_prompts`` eval prompts only (0: all of them).
+        grid_points: 0 (default) evaluates the task's preference grid; N > 0 a coarser grid of
+            at most N vectors of the same design, vertices included (quick checks, CI's micro
+            runs; results on another grid do not compare with the leaderboards').
         n_bootstrap: bootstrap resamples over prompts for confidence intervals (0: none).
         confidence: the confidence level of those intervals.
         interval: ``auto`` (default: per metric, the form that covered in simulation; see
@@ -97,6 +100,7 @@ class EvaluationConfig:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
     batch_size: int = 32
     max_prompts: int = 0
+    grid_points: int = 0
     n_bootstrap: int = 200
     confidence: float = 0.95
     interval: Literal["auto", "basic", "percentile", "hull"] = "auto"
@@ -106,6 +110,8 @@ class EvaluationConfig:
             raise ValueError("eval.batch_size must be at least 1")
         if self.max_prompts < 0:
             raise ValueError("eval.max_prompts must be 0 (all) or positive")
+        if self.grid_points < 0:
+            raise ValueError("eval.grid_points must be 0 (the task's grid) or positive")
         if self.n_bootstrap < 0:
             raise ValueError("eval.n_bootstrap must be 0 or positive")
         if not 0 < self.confidence < 1:
