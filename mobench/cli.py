@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("overrides", nargs="*", metavar="key=value",
                     help="evaluation overrides, e.g. eval.decoding.temperature=0.7")
     ev.set_defaults(handler=cmd_eval)
+
+    from mobench.cli_leaderboard import add_leaderboard_commands
+
+    add_leaderboard_commands(sub)
     return parser
 
 

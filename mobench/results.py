@@ -93,9 +93,16 @@ def write_results(folder: Path, label: RunLabel, instance: TaskInstance, plan: E
         "run": label.to_dict(),
         "task": spec.name, "scale": spec.scale,
         "objectives": list(spec.objective_names),
+        "objective_bounds": [{"name": o.name, "bounds": list(o.bounds),
+                              "direction": o.direction} for o in spec.objectives],
+        "reference_point": list(spec.reference_point),
         "primary_scorer": spec.primary_scorer,
         "n_preferences": int(len(plan.preferences)), "n_prompts": int(len(plan.prompts)),
         "metrics": {s: r.to_dict() for s, r in reports.items()},
+        # the normalized reference fronts the distances were measured to, so a leaderboard can
+        # recompute them on resampled prompts from the run folder alone
+        "reference_fronts": {s: spec.normalize(front).tolist()
+                             for s, front in instance.reference_fronts.items()},
         "cost": cost.to_dict(),
         "evaluation_cost": {"generated_tokens": int(table.n_tokens.sum()),
                             **{key: int(value) for key, value in table.policy_cost.items()},

@@ -1,0 +1,127 @@
+"""``mobench check``: compare runs against committed reference metrics.
+
+A baseline is a JSON file::
+
+    {"tolerances": {"default": {"abs": 1e-9, "rel": 1e-6},
+                    "exact.hypervolume": {"abs": 0.01, "rel": 0.0}, ...},
+     "metrics": ["exact.hypervolume", "exact.controllability", ...],
+     "runs": {"panacea/dpo-ls/hh/tiny/seed0": {"exact.hypervolume": 0.51, ...}, ...}}
+
+A metric moved when ``|now - then| > abs + rel * |then|`` (its own tolerance, else the default);
+a metric defined on one side only moved too. A run without an entry, and an entry without a run,
+are problems as well: a check that silently skips a method guards nothing. ``--update`` rewrites
+the entries from the runs, keeping the tolerances and the metric list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mobench.errors import ConfigError
+from mobench.results import RunResult
+
+DEFAULT_METRICS = ("hypervolume", "inner_product", "controllability", "eum", "spacing",
+                   "sparsity", "non_dominated_count")
+DEFAULT_TOLERANCE = {"abs": 1e-9, "rel": 1e-6}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing a check found: a moved metric, or a run or entry without its counterpart."""
+
+    run: str
+    message: str
+
+    def format(self) -> str:
+        return f"{self.run}: {self.message}"
+
+
+def run_key(result: RunResult) -> str:
+    label = result.label
+    return f"{label.method}/{label.variant}/{label.task}/{label.scale}/seed{label.seed}"
+
+
+def run_values(result: RunResult, metrics: Sequence[str]) -> dict[str, float | None]:
+    """``set.metric`` -> value for the requested metrics (set defaulting to the primary)."""
+    values: dict[str, float | None] = {}
+    for key in metrics:
+        set_name, _, metric = key.rpartition(".")
+        set_name = set_name or result.primary_scorer
+        entry = result.metrics.get(set_name, {}).get(metric)
+        values[f"{set_name}.{metric}"] = None if entry is None else entry.get("value")
+    return values
+
+
+def read_baseline(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"baseline {str(path)!r} does not exist; create it with "
+                          "--update") from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read baseline {str(path)!r}: {error}") from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("runs"), Mapping):
+        raise ConfigError(f"baseline {str(path)!r} has no 'runs' mapping")
+    return dict(data)
+
+
+def tolerance(baseline: Mapping[str, Any], metric: str) -> tuple[float, float]:
+    tolerances = baseline.get("tolerances", {})
+    chosen = tolerances.get(metric) or tolerances.get(metric.rpartition(".")[2]) \
+        or tolerances.get("default") or DEFAULT_TOLERANCE
+    return float(chosen.get("abs", 0.0)), float(chosen.get("rel", 0.0))
+
+
+def check(baseline: Mapping[str, Any], results: Sequence[RunResult]) -> list[Problem]:
+    """Every problem of ``results`` against ``baseline`` (empty: all within tolerance)."""
+    metrics = list(baseline.get("metrics") or [f"{m}" for m in DEFAULT_METRICS])
+    entries: Mapping[str, Mapping[str, float | None]] = baseline["runs"]
+    problems: list[Problem] = []
+    seen = set()
+    for result in sorted(results, key=run_key):
+        key = run_key(result)
+        seen.add(key)
+        if key not in entries:
+            problems.append(Problem(key, "has no baseline entry (add it with --update)"))
+            continue
+        now = run_values(result, metrics)
+        for metric, then in entries[key].items():
+            if metric not in now:
+                now.update(run_values(result, [metric]))
+            value = now[metric]
+            if then is None or value is None:
+                if then != value:
+                    problems.append(Problem(key, f"{metric} was {_fmt(then)}, is {_fmt(value)}"))
+                continue
+            absolute, relative = tolerance(baseline, metric)
+            allowed = absolute + relative * abs(then)
+            if abs(value - then) > allowed:
+                problems.append(Problem(key, f"{metric} moved {_fmt(then)} -> {_fmt(value)} "
+                                             f"({value - then:+.4g}; tolerance ±{allowed:.3g})"))
+    for key in sorted(set(entries) - seen):
+        problems.append(Problem(key, "is in the baseline but no run was given for it"))
+    return problems
+
+
+def updated(baseline: Mapping[str, Any] | None, results: Sequence[RunResult]) -> dict[str, Any]:
+    """The baseline rewritten from ``results`` (tolerances and metric list kept)."""
+    base = dict(baseline or {})
+    metrics = list(base.get("metrics") or DEFAULT_METRICS)
+    return {"tolerances": base.get("tolerances", {"default": DEFAULT_TOLERANCE}),
+            "metrics": metrics,
+            "runs": {run_key(r): run_values(r, metrics)
+                     for r in sorted(results, key=run_key)}}
+
+
+def write_baseline(path: Path, data: Mapping[str, Any]) -> None:
+    from mobench.store import write_text_atomic
+
+    write_text_atomic(Path(path), json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _fmt(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.6g}"

@@ -1,0 +1,94 @@
+"""A leaderboard as text: a deterministic CSV per task (column order, row order and number format
+fixed, so a diff of two versions shows what moved) and a Markdown table for the README."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from mobench.leaderboard.aggregate import (
+    COST_FIELDS,
+    EVALUATION_FIELDS,
+    Leaderboard,
+    LeaderboardRow,
+    Summary,
+)
+from mobench.metrics import METRICS
+
+IDENTITY_COLUMNS = ("rank", "method", "variant", "scale", "serves", "n_seeds", "seeds")
+SIGNIFICANT_DIGITS = 6
+
+
+def number(value: float | int | None, digits: int = SIGNIFICANT_DIGITS) -> str:
+    """A number as the CSV writes it: integers plainly, floats to ``digits`` significant digits,
+    nothing for None."""
+    if value is None:
+        return ""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.{digits}g}"
+
+
+def csv_columns() -> list[str]:
+    columns = list(IDENTITY_COLUMNS)
+    for name in METRICS:
+        columns += [name, f"{name}_low", f"{name}_high"]
+    columns += [f"cost_{name}" for name in COST_FIELDS]
+    columns += [f"evaluation_{name}" for name in EVALUATION_FIELDS]
+    return [*columns, "distance_reference", "scorer_set"]
+
+
+def csv_row(board: Leaderboard, row: LeaderboardRow) -> list[str]:
+    cells = [str(row.rank), row.method, row.variant, row.scale, row.serves, str(len(row.seeds)),
+             " ".join(map(str, row.seeds))]
+    for name in METRICS:
+        summary = row.metrics[name]
+        cells += [number(summary.value), number(summary.ci_low), number(summary.ci_high)]
+    cells += [number(row.cost[name]) for name in COST_FIELDS]
+    cells += [number(row.evaluation_cost[name]) for name in EVALUATION_FIELDS]
+    return [*cells, board.distance_reference, board.scorer_set]
+
+
+def to_csv(board: Leaderboard) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(csv_columns())
+    for row in board.rows:
+        writer.writerow(csv_row(board, row))
+    return buffer.getvalue()
+
+
+def interval_text(summary: Summary, digits: int = 3) -> str:
+    if summary.value is None:
+        return "n/a"
+    text = f"{summary.value:.{digits}g}"
+    if summary.ci_low is not None and summary.ci_high is not None:
+        text += f" [{summary.ci_low:.{digits}g}, {summary.ci_high:.{digits}g}]"
+    return text
+
+
+MARKDOWN_METRICS = ("hypervolume", "inner_product", "controllability", "eum")
+
+
+def to_markdown(board: Leaderboard, metrics: Sequence[str] = MARKDOWN_METRICS) -> str:
+    """The leaderboard's main columns as a Markdown table."""
+    header = ["rank", "method", "variant", "seeds", *metrics, "train s", "adapters",
+              "trainable params"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in board.rows:
+        cells = [str(row.rank), row.method + (" (point)" if row.serves == "point" else ""),
+                 row.variant, str(len(row.seeds)),
+                 *[interval_text(row.metrics[m]) for m in metrics],
+                 f"{row.cost['train_seconds']:.0f}",
+                 f"{row.cost['adapters_trained'] + row.cost['models_trained']:.0f}",
+                 f"{row.cost['trainable_parameters']:,.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def to_text(board: Leaderboard) -> str:
+    """What ``mobench report`` prints for a task."""
+    title = (f"{board.task} ({board.scorer_set} scores; intervals over seeds and prompts, "
+             f"{board.confidence:.0%}; distances to the {board.distance_reference})")
+    return title + "\n" + to_markdown(board)
