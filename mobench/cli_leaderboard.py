@@ -19,8 +19,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from mobench import registry
     from mobench.sweep import SlurmSettings, parse_list, parse_seeds, plan_sweep, run_sweep
 
-    methods = ([e.name for e in registry.methods.entries()] if args.methods == "all"
-               else parse_list(args.methods, "methods"))
+    if args.methods in ("all", "builtin"):
+        methods = [e.name for e in registry.methods.entries()
+                   if args.methods == "all" or e.target.__module__.startswith("mobench.methods")]
+    else:
+        methods = parse_list(args.methods, "methods")
     tasks = parse_list(args.tasks, "tasks")
     seeds = parse_seeds(args.seeds)
     if args.jobs < 1:
@@ -61,6 +64,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         for board in boards:
             write_text_atomic(folder / f"leaderboard-{board.task}.csv", to_csv(board))
         _say(f"mobench: wrote {len(boards)} CSV leaderboard(s) to {folder}")
+    if args.markdown:
+        folder = Path(args.markdown)
+        for board in boards:
+            write_text_atomic(folder / f"leaderboard-{board.task}.md", to_text(board) + "\n")
+        _say(f"mobench: wrote {len(boards)} Markdown leaderboard(s) to {folder}")
+    if args.figures:
+        from mobench.leaderboard.figures import fronts_figure
+        from mobench.store import write_bytes_atomic
+
+        folder = Path(args.figures)
+        for board in boards:
+            write_bytes_atomic(folder / f"fronts-{board.task}.png", fronts_figure(board))
+        _say(f"mobench: wrote {len(boards)} front figure(s) to {folder}")
     if args.html:
         from mobench.leaderboard.page import write_page
 
@@ -98,7 +114,8 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
     sweep = sub.add_parser("sweep", help="run a grid of methods x tasks x seeds (skips finished "
                                          "runs, resumes interrupted ones)")
     sweep.add_argument("--methods", required=True,
-                       help="comma-separated method names, or 'all' (every registered method)")
+                       help="comma-separated method names, 'builtin' (mobench's own) or 'all' "
+                            "(every registered method, plugins included)")
     sweep.add_argument("--tasks", required=True, help="comma-separated task names")
     sweep.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     sweep.add_argument("--scale", choices=["tiny", "paper"], default=None)
@@ -123,6 +140,8 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
     report.add_argument("runs", nargs="+", help="run folders, or folders to search for runs")
     report.add_argument("--csv", help="folder for one leaderboard-<task>.csv per task")
     report.add_argument("--html", help="one self-contained HTML page")
+    report.add_argument("--markdown", help="folder for one leaderboard-<task>.md per task")
+    report.add_argument("--figures", help="folder for one fronts-<task>.png per task")
     report.add_argument("--n-bootstrap", type=int, default=200,
                         help="replicates of the seeds-and-prompts bootstrap (200)")
     report.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (0)")

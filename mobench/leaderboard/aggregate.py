@@ -31,8 +31,8 @@ from mobench.metrics.compute import valid_range
 
 RANK_METRIC = "hypervolume"
 DISTANCES = ("gd", "igd", "igd_plus")
-COST_FIELDS = ("train_seconds", "models_trained", "adapters_trained", "trainable_parameters",
-               "generated_tokens", "reward_calls")
+COST_FIELDS = ("train_seconds", "reused_train_seconds", "models_trained", "adapters_trained",
+               "trainable_parameters", "generated_tokens", "reward_calls")
 EVALUATION_FIELDS = ("seconds", "generated_tokens", "sampled_tokens", "reward_calls",
                      "model_token_passes")
 
@@ -57,7 +57,8 @@ class LeaderboardRow:
         serves: ``front`` or ``point``.
         seeds: the seeds aggregated.
         metrics: metric name -> summary, for the leaderboard's scorer set.
-        cost: mean training cost over seeds.
+        cost: mean training cost over seeds, reused parts' training time included
+            (:func:`policy_cost`).
         evaluation_cost: mean evaluation cost over seeds.
         runs: the run folders.
         rank: see the module docstring.
@@ -141,7 +142,7 @@ def _leaderboard(task: str, runs: list[RunScores], n_bootstrap: int, confidence:
         rows.append(LeaderboardRow(
             method=method, variant=variant, scale=scale, serves=members[0].result.label.serves,
             seeds=seeds, metrics=summaries.pop(scorer_set), other_sets=summaries,
-            cost=_mean_fields([r.result.cost for r in members], COST_FIELDS),
+            cost=_mean_fields([policy_cost(r.result.cost) for r in members], COST_FIELDS),
             evaluation_cost=_mean_fields([r.result.evaluation_cost for r in members],
                                          EVALUATION_FIELDS),
             runs=[str(r.folder) for r in members],
@@ -199,6 +200,16 @@ def _summaries(members: Sequence[RunScores], scorer_set: str, reference: np.ndar
                                        valid_range(name, n_preferences))
         out[name] = Summary(value, low, high)
     return out
+
+
+def policy_cost(cost: Mapping[str, Any]) -> dict[str, Any]:
+    """What producing the policy cost: a run's record with the wall-clock of parts it reused
+    (experts found in the asset cache) added back, so a method is not cheaper on the leaderboard
+    because another method trained its experts first; ``reused_train_seconds`` says how much."""
+    reused = sum(float(part.get("train_seconds", 0.0)) for part in
+                 (cost.get("reused") or {}).values())
+    return {**cost, "train_seconds": float(cost.get("train_seconds", 0.0)) + reused,
+            "reused_train_seconds": reused}
 
 
 def _mean(values: Sequence[float]) -> float | None:
