@@ -9,15 +9,14 @@ models, on the shared trainer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
 from mobench.engine.data import LengthGroupedOrder, pad_right
-from mobench.engine.trainer import RunContext
+from mobench.engine.trainer import RunContext, StatelessObjective
 
 
-class BradleyTerryObjective:
+class BradleyTerryObjective(StatelessObjective):
     """A :class:`~mobench.engine.trainer.TrainingObjective`: the pairwise reward-model loss.
 
     Args:
@@ -53,12 +52,3 @@ class BradleyTerryObjective:
         margin = rewards[:n_pairs] - rewards[n_pairs:]
         loss = -torch.nn.functional.logsigmoid(margin).mean()
         return loss, {"tokens": float(mask.sum()), "accuracy": float((margin > 0).float().mean())}
-
-    def at_boundary(self, step: int) -> bool:
-        return True
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None

@@ -9,15 +9,14 @@ loss, not the per-objective aggregate of :mod:`mobench.engine.sft`. Batches are 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
 from mobench.engine.data import LengthGroupedOrder, pad_right
-from mobench.engine.trainer import RunContext
+from mobench.engine.trainer import RunContext, StatelessObjective
 
 
-class CausalLMObjective:
+class CausalLMObjective(StatelessObjective):
     """A :class:`~mobench.engine.trainer.TrainingObjective`: SFT on fixed examples.
 
     Args:
@@ -48,12 +47,3 @@ class CausalLMObjective:
         ids, mask, labels = batch
         loss = run.forward(input_ids=ids, attention_mask=mask, labels=labels).loss
         return loss, {"tokens": float(mask.sum())}
-
-    def at_boundary(self, step: int) -> bool:
-        return True
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import datasets
 import torch
@@ -32,7 +32,7 @@ from mobench.engine.logprobs import reduce_sequence, token_logprobs
 from mobench.engine.pairs import merge_preference_pairs
 from mobench.engine.preferences import PreferenceSampler
 from mobench.engine.reference import FrozenReference
-from mobench.engine.trainer import RunContext
+from mobench.engine.trainer import RunContext, StatelessObjective
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -53,7 +53,7 @@ class PairBatch:
     preferences: torch.Tensor
 
 
-class DPOObjective:
+class DPOObjective(StatelessObjective):
     """The :class:`~mobench.engine.trainer.TrainingObjective` of multi-objective DPO.
 
     Args:
@@ -98,15 +98,6 @@ class DPOObjective:
         policy, _ = token_logprobs(run.forward, batch.tokens)
         reference = self.reference.token_logprobs(run.module, batch.tokens)
         return dpo_loss(policy, reference, batch, self.config, self.objectives)
-
-    def at_boundary(self, step: int) -> bool:
-        return True
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None
 
 
 def dpo_loss(policy_token_logps: torch.Tensor, reference_token_logps: torch.Tensor,

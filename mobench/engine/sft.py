@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import datasets
 import torch
@@ -27,7 +27,7 @@ from mobench.engine.hooks import ApplyPreferences, no_preferences
 from mobench.engine.logprobs import reduce_sequence, token_logprobs
 from mobench.engine.pairs import merge_sft_sets
 from mobench.engine.preferences import PreferenceSampler
-from mobench.engine.trainer import RunContext
+from mobench.engine.trainer import RunContext, StatelessObjective
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -48,7 +48,7 @@ class ResponseBatch:
     preferences: torch.Tensor
 
 
-class SFTObjective:
+class SFTObjective(StatelessObjective):
     """The :class:`~mobench.engine.trainer.TrainingObjective` of multi-objective SFT.
 
     Args mirror :class:`~mobench.engine.dpo.DPOObjective` (no reference policy).
@@ -85,15 +85,6 @@ class SFTObjective:
         self.apply_preferences(batch.preferences)
         token_logps, _ = token_logprobs(run.forward, batch.tokens)
         return sft_loss(token_logps, batch, self.config, self.objectives)
-
-    def at_boundary(self, step: int) -> bool:
-        return True
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None
 
 
 def sft_loss(token_logps: torch.Tensor, batch: ResponseBatch, config: SFTConfig,

@@ -95,6 +95,20 @@ class TrainingObjective(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class StatelessObjective:
+    """The checkpoint side of a :class:`TrainingObjective` whose steps are a function of the
+    seed and the step alone: a checkpoint may follow any step, and there is no state to save."""
+
+    def at_boundary(self, step: int) -> bool:
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What a finished training run reports.
