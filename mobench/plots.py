@@ -13,8 +13,10 @@ from mobench.store import write_bytes_atomic
 
 
 def plot_front(spec: TaskSpec, preferences: np.ndarray, fronts: Mapping[str, np.ndarray],
-               path: Path) -> None:
-    """Draw each scorer set's normalized front, coloured by the first objective's weight."""
+               path: Path, optimal_fronts: Mapping[str, np.ndarray] | None = None) -> None:
+    """Draw each scorer set's normalized front, coloured by the first objective's weight, over
+    the set's optimal front where the task knows one (``optimal_fronts``, normalized: a line for
+    two objectives, its points projected onto each pair of objectives for more)."""
     import io
 
     import matplotlib
@@ -29,6 +31,14 @@ def plot_front(spec: TaskSpec, preferences: np.ndarray, fronts: Mapping[str, np.
     for row, (set_name, front) in enumerate(fronts.items()):
         for col, (a, b) in enumerate(pairs):
             ax = axes[row][col]
+            optimal = (optimal_fronts or {}).get(set_name)
+            if optimal is not None and len(names) == 2:
+                order = np.argsort(optimal[:, a])
+                ax.plot(optimal[order, a], optimal[order, b], color="0.55", lw=1.2, zorder=0,
+                        label="optimal front")
+            elif optimal is not None:
+                ax.scatter(optimal[:, a], optimal[:, b], s=4, color="0.75", zorder=0,
+                           label="optimal front")
             points = ax.scatter(front[:, a], front[:, b], c=preferences[:, 0], cmap="viridis",
                                 vmin=0, vmax=1, s=28, edgecolors="black", linewidths=0.4)
             ax.scatter([spec.reference_point[a]], [spec.reference_point[b]], marker="x",

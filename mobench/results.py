@@ -10,7 +10,7 @@ cost and the evaluation cost. :func:`read_result` reads it back into a :class:`R
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from mobench import __version__, store
 from mobench.errors import RunFolderError
 from mobench.evaluation import EvaluationPlan, ScoreTable
 from mobench.fronts import front_frame, normalized_front, normalized_scores
+from mobench.optimal_front import EXTRA_KEY as OPTIMAL_FRONT_EXTRA
 from mobench.provenance import git_revision
 from mobench.specs import CostRecord, EvaluationConfig
 from mobench.task import TaskInstance
@@ -57,19 +58,37 @@ class RunLabel:
                 "git": git_revision()}
 
 
+def reference_fronts_for(instance: TaskInstance, prompts: Sequence[str]) -> tuple[
+        Mapping[str, np.ndarray], Mapping[str, float]]:
+    """(raw reference fronts, their hypervolumes) per scorer set that describe ``prompts``.
+
+    A known front is a mean over the prompts it was computed on: the instance's own are for its
+    eval prompts. For other prompts (``eval.max_prompts``, ``mobench eval --prompts``) a task may
+    offer ``extras["optimal_front"]``, whose ``references_for(prompts)`` computes them (None for
+    prompts foreign to the task); otherwise there are none, rather than a front of other prompts.
+    """
+    if tuple(prompts) == tuple(instance.data.eval_prompts["prompt"]):
+        return instance.reference_fronts, instance.reference_hypervolumes
+    source = instance.extras.get(OPTIMAL_FRONT_EXTRA)
+    found = None if source is None else source.references_for(prompts)
+    return found if found is not None else ({}, {})
+
+
 def compute_reports(instance: TaskInstance, plan: EvaluationPlan, table: ScoreTable,
                     config: EvaluationConfig, seed: int) -> dict[str, Any]:
     """Every scorer set's MetricsReport, the primary set first (what a reader sees first)."""
     from mobench.metrics import compute_metrics
 
     spec = instance.spec
+    fronts, hypervolumes = reference_fronts_for(instance, plan.prompts)
     reports = {}
     for set_name in sorted(table.scores, key=lambda name: name != spec.primary_scorer):
-        reference = instance.reference_fronts.get(set_name)
+        reference = fronts.get(set_name)
         reports[set_name] = compute_metrics(
             normalized_scores(spec, table, set_name), plan.preferences,
             np.asarray(spec.reference_point),
             reference_front=None if reference is None else spec.normalize(reference),
+            reference_hypervolume=hypervolumes.get(set_name),
             n_bootstrap=config.n_bootstrap, confidence=config.confidence, seed=seed,
             interval=config.interval)
     return reports
@@ -83,11 +102,13 @@ def write_results(folder: Path, label: RunLabel, instance: TaskInstance, plan: E
 
     spec = instance.spec
     reports = compute_reports(instance, plan, table, config, seed)
+    references, reference_volumes = reference_fronts_for(instance, plan.prompts)
     front = front_frame(spec, plan.preferences, table)
     store.write_text_atomic(folder / store.FRONT_FILE, front.to_csv(index=False))
     plot_front(spec, plan.preferences,
                {s: normalized_front(spec, table, s) for s in reports},
-               folder / store.PLOTS_DIR / "front.png")
+               folder / store.PLOTS_DIR / "front.png",
+               optimal_fronts={s: spec.normalize(f) for s, f in references.items()})
     metrics = {
         "format": RESULTS_FORMAT,
         "run": label.to_dict(),
@@ -102,7 +123,8 @@ def write_results(folder: Path, label: RunLabel, instance: TaskInstance, plan: E
         # the normalized reference fronts the distances were measured to, so a leaderboard can
         # recompute them on resampled prompts from the run folder alone
         "reference_fronts": {s: spec.normalize(front).tolist()
-                             for s, front in instance.reference_fronts.items()},
+                             for s, front in references.items()},
+        "reference_hypervolumes": dict(reference_volumes),
         "cost": cost.to_dict(),
         "evaluation_cost": {"generated_tokens": int(table.n_tokens.sum()),
                             **{key: int(value) for key, value in table.policy_cost.items()},

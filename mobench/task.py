@@ -68,6 +68,9 @@ class TaskInstance:
         reference_fronts: per scorer set, the task's known optimal front in raw units (an
             (k, m) array), for GD/IGD/IGD+; sets without one are measured against the union of
             all runs' fronts by the leaderboard instead.
+        reference_hypervolumes: per scorer set with a reference front, the normalized
+            hypervolume of the region that front bounds (for a convex front, more than its
+            sampled points cover), the denominator of the ``hypervolume_share`` metric.
         extras: task-specific assets a method may use by name (documented by the task).
     """
 
@@ -77,6 +80,7 @@ class TaskInstance:
     load_reference_policy: Callable[[], tuple[PreTrainedModel, PreTrainedTokenizerBase]]
     training_scorer_set: str = ""
     reference_fronts: Mapping[str, np.ndarray] = field(default_factory=dict)
+    reference_hypervolumes: Mapping[str, float] = field(default_factory=dict)
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -88,6 +92,10 @@ class TaskInstance:
             if set(scorers) != names:
                 raise ValueError(f"task {self.spec.name!r}: scorer set {set_name!r} covers "
                                  f"{sorted(scorers)}, expected {sorted(names)}")
+        unmatched = set(self.reference_hypervolumes) - set(self.reference_fronts)
+        if unmatched:
+            raise ValueError(f"task {self.spec.name!r}: reference hypervolumes for "
+                             f"{sorted(unmatched)} without a reference front")
         if self.training_scorer_set and self.training_scorer_set not in self.scorer_sets:
             raise ValueError(f"task {self.spec.name!r}: unknown training scorer set "
                              f"{self.training_scorer_set!r}")

@@ -3,6 +3,7 @@ over prompts) and its bootstrap confidence interval over prompts."""
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -36,6 +37,10 @@ from mobench.metrics.validation import (
 METRICS: dict[str, tuple[Direction, str]] = {
     "hypervolume": ("higher", "volume weakly dominated by the front and dominating the task's "
                               "reference point (maximization, normalized rewards)"),
+    "hypervolume_share": ("higher", "hypervolume divided by the reference front's (the task's "
+                                    "optimal front: the most any policy can dominate on these "
+                                    "prompts); the denominator is fixed, so the interval is the "
+                                    "hypervolume's, scaled"),
     "inner_product": ("higher", "mean over preferences of <lambda, f(lambda)>"),
     "sparsity": ("lower", "sum over objectives of squared gaps between sorted values of the "
                           "distinct non-dominated points, divided by (n - 1)"),
@@ -58,7 +63,8 @@ METRICS: dict[str, tuple[Direction, str]] = {
 # Where each metric can lie; a bootstrap interval is clipped to it. Unlisted: unbounded. The
 # non-dominated share's floor depends on the grid (see valid_range).
 VALID_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "hypervolume": (0.0, None), "sparsity": (0.0, None), "spacing": (0.0, None),
+    "hypervolume": (0.0, None), "hypervolume_share": (0.0, None), "sparsity": (0.0, None),
+    "spacing": (0.0, None),
     "gd": (0.0, None), "igd": (0.0, None), "igd_plus": (0.0, None),
     "non_dominated_count": (1.0, None), "controllability": (-1.0, 1.0),
 }
@@ -79,6 +85,7 @@ def compute_metrics(
     preferences: np.ndarray,
     reference_point: np.ndarray,
     reference_front: np.ndarray | None = None,
+    reference_hypervolume: float | None = None,
     n_bootstrap: int = 200,
     confidence: float = 0.95,
     seed: int = 0,
@@ -94,6 +101,9 @@ def compute_metrics(
         reference_point: (m,) hypervolume reference point in the same normalized space.
         reference_front: (k, m) normalized reference front (the task's exact front, or the
             non-dominated union of all runs on the task); None reports gd, igd and igd_plus as None.
+        reference_hypervolume: the hypervolume of the region the reference front bounds (a
+            convex front bounds more than its sampled points cover, so the task states it);
+            None reports hypervolume_share as None.
         n_bootstrap: prompt resamples for the intervals; 0 gives no intervals (None).
         confidence: coverage of the intervals, in (0, 1).
         seed: seed of ``numpy.random.default_rng`` for the resamples.
@@ -115,13 +125,15 @@ def compute_metrics(
     reference = as_vector(reference_point, "reference_point", n_objectives)
     reference_set = (None if reference_front is None
                      else as_reference_front(reference_front, n_objectives))
+    share_base = _check_reference_hypervolume(reference_hypervolume)
     weights = (preference_rows if eum_weights is None
                else as_simplex_rows(eum_weights, "eum_weights", n_objectives))
     _check_bootstrap_settings(n_bootstrap, confidence, seed)
     check_interval_method(interval)
 
     def metrics_of(front: np.ndarray) -> MetricValues:
-        return front_metrics(front, preference_rows, reference, reference_set, weights)
+        return front_metrics(front, preference_rows, reference, reference_set, weights,
+                             reference_hypervolume=share_base)
 
     point = metrics_of(score_array.mean(axis=1))
     indices = resample_prompt_indices(score_array.shape[1], int(n_bootstrap), int(seed))
@@ -141,16 +153,20 @@ def compute_metrics(
 
 
 def front_metrics(front: np.ndarray, preferences: np.ndarray, reference_point: np.ndarray,
-                  reference_front: np.ndarray | None, eum_weights: np.ndarray) -> MetricValues:
+                  reference_front: np.ndarray | None, eum_weights: np.ndarray,
+                  reference_hypervolume: float | None = None) -> MetricValues:
     """Every metric of one front (n_preferences, m), keyed as in ``METRICS``; None = undefined."""
     n_non_dominated = distinct_non_dominated(front).shape[0]
+    volume = hypervolume(front, reference_point)
     distances: MetricValues = {"gd": None, "igd": None, "igd_plus": None}
     if reference_front is not None:
         distances = {"gd": generational_distance(front, reference_front),
                      "igd": inverted_generational_distance(front, reference_front),
                      "igd_plus": igd_plus(front, reference_front)}
     return {
-        "hypervolume": hypervolume(front, reference_point),
+        "hypervolume": volume,
+        "hypervolume_share": (None if reference_hypervolume is None
+                              else volume / reference_hypervolume),
         "inner_product": inner_product(front, preferences),
         "sparsity": sparsity(front),
         "spacing": spacing(front),
@@ -160,6 +176,15 @@ def front_metrics(front: np.ndarray, preferences: np.ndarray, reference_point: n
         "eum": expected_utility(front, eum_weights),
         "controllability": controllability(front, preferences),
     }
+
+
+def _check_reference_hypervolume(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real) or not (
+            math.isfinite(float(value)) and float(value) > 0):
+        raise ValueError(f"reference_hypervolume must be a positive finite number, got {value!r}")
+    return float(value)
 
 
 def _check_bootstrap_settings(n_bootstrap: object, confidence: object, seed: object) -> None:

@@ -10,6 +10,9 @@ named by the task, the same for both; ``tag`` = asset version + digest of
   :mod:`mobench.miniature.hh_world`).
 - ``rm-helpful/``, ``rm-harmless/``: Bradley-Terry reward models trained on the PKU-schema rows'
   ``better_response_id`` and ``safer_response_id`` labels, calibrated into exact-score units.
+- ``optimal-front-{task}-{key}/``: the task's optimal front on its eval prompts (and on any other
+  prompt set a run evaluates), from the candidates of :mod:`mobench.miniature.candidates`; see
+  :mod:`mobench.optimal_front`. It becomes the instance's exact reference front and hypervolume.
 
 Data regenerated from the seed at every load (milliseconds; never cached):
 
@@ -50,6 +53,7 @@ from mobench.assets.reward_model import (
 )
 from mobench.assets.sft import PolicyShape, SFTSettings, load_reference_policy
 from mobench.config import to_plain
+from mobench.miniature.candidates import hh_candidates
 from mobench.miniature.conciseness import conciseness_bounds
 from mobench.miniature.hh_world import (
     HARMLESS_BOUNDS,
@@ -63,6 +67,7 @@ from mobench.miniature.labels import sample_preferred_ids
 from mobench.miniature.pku import pairs_from_rows, rows_to_dataset
 from mobench.miniature.scorers import ConcisenessScorer, ExactScorer, TokenLengthCounter
 from mobench.miniature.splits import PromptSplits, stratified_splits
+from mobench.optimal_front import EXTRA_KEY, OptimalFrontSource
 from mobench.specs import DecodingConfig, Objective
 from mobench.task import Scorer, TaskData, TaskInstance
 
@@ -296,6 +301,12 @@ def load_tiny(spec: Any, settings: HHMiniatureSettings, seed: int, cache_dir: Pa
                                       settings.label_beta, seed)
         id_columns["concise"] = "more_concise_response_id"
     raw_rows = rows_to_dataset(rows)
+    counter = TokenLengthCounter(tokenizer)
+    optimal = OptimalFrontSource(
+        root=assets.root, spec=spec, scorers=exact, response_limit=MAX_RESPONSE_TOKENS,
+        candidates_of=lambda prompt: hh_candidates(world, prompt, counter, MAX_RESPONSE_TOKENS))
+    fronts, hypervolumes = optimal.references_for(
+        [world.prompts[i].text for i in data.splits.eval]) or ({}, {})
     data_view = TaskData(
         preference_pairs={name: pairs_from_rows(raw_rows, column)
                           for name, column in id_columns.items()},
@@ -309,9 +320,11 @@ def load_tiny(spec: Any, settings: HHMiniatureSettings, seed: int, cache_dir: Pa
         scorer_sets={"reward_model": learned, "exact": exact},
         load_reference_policy=lambda: load_reference_policy(policy_path),
         training_scorer_set="reward_model",
+        reference_fronts=fronts, reference_hypervolumes=hypervolumes,
         extras={"raw_pairs": raw_rows, "asset_records": assets.records(),
                 "asset_root": str(assets.root),
-                "is_well_formed": lambda response: world.parse(response).well_formed})
+                "is_well_formed": lambda response: world.parse(response).well_formed,
+                EXTRA_KEY: optimal})
 
 
 def _prompt_table(world: HHWorld, indices: Sequence[int], split: str) -> datasets.Dataset:

@@ -45,7 +45,9 @@ Bradley-Terry noise); ``sft_corpus`` with ``prompt``, ``response`` (the referenc
 mixed-style corpus) and one ``response_<style>`` column per objective (a response to the same
 instruction written in that style alone: the style-specific SFT data of the paper's Chat setting);
 ``extras["raw_pairs"]``: every pair as ``instruction, style, response_0, response_1,
-preferred_id``. Other extras as in ``hh``: ``asset_records``, ``asset_root``, ``is_well_formed``.
+preferred_id``. Other extras as in ``hh``: ``asset_records``, ``asset_root``, ``is_well_formed``,
+``optimal_front``; and, as in ``hh``, the optimal front as the exact reference front (exact up to
+chat5; on chat10 its hypervolume is a Monte Carlo estimate, see :mod:`mobench.optimal_front`).
 
 Paper scale: Alpaca instructions and Llama-3-8B-Instruct; see :mod:`mobench.tasks.chat.paper`.
 """

@@ -10,6 +10,9 @@ version + digest of :class:`ChatMiniatureSettings`), shared by every chat task:
   needing that style is loaded (``chat3`` builds three, a later ``chat10`` adds the others). A
   style's model depends only on the seed and the style's name, so sharing it is exact.
   ``concise`` has no model: it is the length rule in both scorer sets, as in HHC.
+- ``optimal-front-{task}-{key}/``: each chat task's optimal front on its eval prompts (and on any
+  other prompt set a run evaluates); see :mod:`mobench.optimal_front`. It becomes the instance's
+  exact reference front and hypervolume.
 
 Data regenerated from the seed at every load: instruction splits (``n_eval_prompts`` eval,
 ``n_validation_prompts`` validation, the rest train), the SFT corpus, and per style
@@ -44,6 +47,7 @@ from mobench.assets.reward_model import (
 )
 from mobench.assets.sft import PolicyShape, SFTSettings, load_reference_policy
 from mobench.config import to_plain
+from mobench.miniature.candidates import chat_candidates
 from mobench.miniature.chat_world import (
     SENTENCE_STYLES,
     STYLE_BOUNDS,
@@ -56,6 +60,7 @@ from mobench.miniature.conciseness import conciseness_bounds
 from mobench.miniature.labels import sample_preferred_ids
 from mobench.miniature.scorers import ConcisenessScorer, ExactScorer, TokenLengthCounter
 from mobench.miniature.splits import PromptSplits, stratified_splits
+from mobench.optimal_front import EXTRA_KEY, OptimalFrontSource
 from mobench.specs import DecodingConfig, Objective
 from mobench.task import Scorer, TaskData, TaskInstance
 
@@ -293,6 +298,12 @@ def load_tiny(spec: Any, settings: ChatMiniatureSettings, styles: Sequence[str],
             "chosen": [r[i] for r, i in zip(pairs.responses, pairs.preferred, strict=True)],
             "rejected": [r[1 - i] for r, i in zip(pairs.responses, pairs.preferred,
                                                   strict=True)]})
+    counter = TokenLengthCounter(tokenizer)
+    optimal = OptimalFrontSource(
+        root=assets.root, spec=spec, scorers=exact, response_limit=MAX_RESPONSE_TOKENS,
+        candidates_of=lambda prompt: chat_candidates(world, prompt, counter, MAX_RESPONSE_TOKENS))
+    fronts, hypervolumes = optimal.references_for(
+        [world.prompts[i].text for i in data.splits.eval]) or ({}, {})
     sft = {"prompt": list(data.sft_prompts), "response": list(data.sft_responses)}
     sft.update({f"response_{style}": list(data.pure_responses[style]) for style in styles})
     policy_path = assets.components[POLICY].path
@@ -305,9 +316,11 @@ def load_tiny(spec: Any, settings: ChatMiniatureSettings, styles: Sequence[str],
         scorer_sets={"reward_model": learned, "exact": exact},
         load_reference_policy=lambda: load_reference_policy(policy_path),
         training_scorer_set="reward_model",
+        reference_fronts=fronts, reference_hypervolumes=hypervolumes,
         extras={"raw_pairs": datasets.Dataset.from_dict(raw_rows),
                 "asset_records": assets.records(), "asset_root": str(assets.root),
-                "is_well_formed": lambda response: world.parse(response).well_formed})
+                "is_well_formed": lambda response: world.parse(response).well_formed,
+                EXTRA_KEY: optimal})
 
 
 def _prompt_table(world: ChatWorld, indices: Sequence[int], split: str) -> datasets.Dataset:

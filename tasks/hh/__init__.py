@@ -29,8 +29,15 @@ Scales:
   ``extras``: ``raw_pairs`` (the PKU-SafeRLHF-schema rows the pairs came from: ``prompt,
   response_0, response_1, is_response_0_safe, is_response_1_safe, better_response_id,
   safer_response_id``), ``asset_records`` (build records: SFT tokens/s, reward-model held-out
-  accuracy and calibration), ``asset_root`` (the cache folder) and ``is_well_formed``
-  (``response -> bool``: whether every sentence is a known one).
+  accuracy and calibration), ``asset_root`` (the cache folder), ``is_well_formed``
+  (``response -> bool``: whether every sentence is a known one) and ``optimal_front`` (an
+  :class:`~mobench.optimal_front.OptimalFrontSource`: the optimal front on any set of the task's
+  prompts).
+
+  ``reference_fronts["exact"]`` and ``reference_hypervolumes["exact"]``: the optimal front on
+  the eval prompts, the best expected exact scores any policy can reach within the 48-token
+  budget (:mod:`mobench.optimal_front`), so every run reports GD, IGD, IGD+ and its share of the
+  optimal hypervolume.
 
   Training signal: DPO on the PKU-schema pairs (Panacea's HH-DPO setting). SFT (each objective's
   chosen responses) and PPO (against the reward models) are offered too.

@@ -16,8 +16,9 @@ from mobench.metrics import METRICS, MetricsReport, compute_metrics
 PREFERENCES = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
 FRONT = np.array([[0.9, 0.1], [0.6, 0.5], [0.2, 0.8]])
 REFERENCE_FRONT = np.array([[1.0, 0.0], [0.0, 1.0]])
-REQUIRED_NAMES = ["hypervolume", "inner_product", "sparsity", "spacing", "gd", "igd", "igd_plus",
-                  "non_dominated_count", "non_dominated_share", "eum", "controllability"]
+REQUIRED_NAMES = ["hypervolume", "hypervolume_share", "inner_product", "sparsity", "spacing",
+                  "gd", "igd", "igd_plus", "non_dominated_count", "non_dominated_share", "eum",
+                  "controllability"]
 
 
 def two_prompt_scores(front: np.ndarray, spread: float = 0.05) -> np.ndarray:
