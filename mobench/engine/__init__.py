@@ -132,11 +132,13 @@ def train_ppo(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
               apply_preferences: ApplyPreferences = no_preferences,
               reference_model: torch.nn.Module | None = None, meter: CostMeter | None = None,
               combine_advantages: CombineAdvantages | None = None,
-              deepspeed: DeepSpeedConfig | None = None, counts_as: CountsAs = None) -> TrainResult:
+              deepspeed: DeepSpeedConfig | None = None, counts_as: CountsAs = None,
+              whiten_per_objective: bool = False) -> TrainResult:
     """PPO against per-objective scorers with per-objective value heads, advantages combined
     with λ. The value heads train with the policy and live in its checkpoints; ``loop.steps``
     counts optimizer steps over all rollouts. Generated tokens count into ``meter`` (None: the
-    active meters of :mod:`mobench.cost`)."""
+    active meters of :mod:`mobench.cost`). ``whiten_per_objective``: see
+    :class:`~mobench.engine.ppo.PPOObjective`."""
     reference = FrozenReference(reference_model)
     reference.check_policy(model)
     with torch.random.fork_rng(devices=[]):
@@ -146,6 +148,6 @@ def train_ppo(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
     sampler = preferences or PreferenceSampler(len(objectives), loop.seed)
     objective = PPOObjective(prompts, tokenizer, format_prompt, objectives, dict(scorers), ppo,
                              sampler, reference, apply_preferences, meter, combine_advantages,
-                             seed=loop.seed)
+                             seed=loop.seed, whiten_per_objective=whiten_per_objective)
     return Trainer(critic, objective, optim=optim, loop=loop, work_dir=work_dir,
                    deepspeed=deepspeed, meter=meter, counts_as=counts_as).train()

@@ -13,6 +13,11 @@ k = argmin_i λ_i (J_i − z_i) per preference group (J_i estimated by the group
 r_i − β KL over the rollout, z_i the running max of those batch means plus ``tche_margin``): the
 Tchebycheff scalarization's subgradient. Then whitening (optional), the clipped surrogate, a
 clipped value loss per head, ``ppo_epochs`` passes of minibatches over the rollout.
+
+Whitening standardizes the combined advantage over the rollout, or, with
+``whiten_per_objective``, each objective's A_i before a method's combiner and nothing after it:
+for a combiner that compares advantages across objectives and gives zeros a meaning (PAMA's
+Noon clip and projection), where standardizing the result would move its zeros.
 """
 
 from __future__ import annotations
@@ -101,6 +106,9 @@ class PPOObjective:
             :mod:`mobench.cost` (the run's, inside ``fit``).
         combine_advantages: replaces the LS/Tche combination, if given.
         seed: seeds prompt order, rollouts and minibatch order.
+        whiten_per_objective: when ``config.whiten_advantages`` is true, standardize each
+            objective's advantages over the rollout before ``combine_advantages`` instead of the
+            combined advantage after it (needs ``combine_advantages``).
     """
 
     def __init__(self, prompts: Sequence[str], tokenizer: PreTrainedTokenizerBase,
@@ -108,7 +116,11 @@ class PPOObjective:
                  scorers: dict[str, Scorer], config: PPOConfig, sampler: PreferenceSampler,
                  reference: FrozenReference, apply_preferences: ApplyPreferences = no_preferences,
                  meter: CostMeter | None = None,
-                 combine_advantages: CombineAdvantages | None = None, seed: int = 0) -> None:
+                 combine_advantages: CombineAdvantages | None = None, seed: int = 0,
+                 whiten_per_objective: bool = False) -> None:
+        if whiten_per_objective and combine_advantages is None:
+            raise ValueError("whiten_per_objective applies to a method's advantage combiner; "
+                             "LS and Tche whiten the combined advantage")
         missing = [o.name for o in objectives if o.name not in scorers]
         if missing:
             raise ValueError(f"no scorer for objectives {missing}")
@@ -128,6 +140,7 @@ class PPOObjective:
         self.apply_preferences = apply_preferences
         self.meter = meter
         self.combine_advantages = combine_advantages
+        self.whiten_per_objective = whiten_per_objective
         self.seed = seed
         self.order = BatchOrder(len(self.prompts), seed)
         self.running_best: list[float] | None = None  # Tche: max batch-mean J_i so far
@@ -213,9 +226,15 @@ class PPOObjective:
                                            self.config.gae_lambda)
         returns = advantages + old_values
         estimates = scores - self.config.kl_coef * kl.sum(dim=1, keepdim=True)
-        combined = self._combine(advantages, preferences, mask, estimates)
-        if self.config.whiten_advantages:
-            combined = whiten(combined, mask)
+        if self.config.whiten_advantages and self.whiten_per_objective:
+            # The value targets above keep the raw advantages; only the combiner's input changes.
+            per_objective = torch.stack([whiten(advantages[:, i], mask)
+                                         for i in range(advantages.shape[1])], dim=1)
+            combined = self._combine(per_objective, preferences, mask, estimates)
+        else:
+            combined = self._combine(advantages, preferences, mask, estimates)
+            if self.config.whiten_advantages:
+                combined = whiten(combined, mask)
         self._rollout_metrics = self._describe(scores, kl, mask, response_ids)
         return Rollout(tokens, preferences, old_logps, old_values, combined, returns)
 

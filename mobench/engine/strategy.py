@@ -33,12 +33,16 @@ class PreferenceStrategy:
         apply: the model's hook, called with each forward's λ rows (SVD-LoRA's singular values).
         combine_advantages: PPO only: replaces the λ-combination of advantages.
         fixed: the one λ of a fixed strategy (None when λ varies).
+        whiten_per_objective: PPO with ``combine_advantages`` only: PPO's whitening (when
+            ``ppo.whiten_advantages`` is on) standardizes each objective's advantages before the
+            combiner instead of the combined advantage after it.
     """
 
     sampler: PreferenceSampler
     apply: ApplyPreferences = no_preferences
     combine_advantages: CombineAdvantages | None = None
     fixed: tuple[float, ...] | None = None
+    whiten_per_objective: bool = False
 
     @property
     def n_objectives(self) -> int:
@@ -65,8 +69,10 @@ def sampled_preferences(n_objectives: int, seed: int, config: PreferenceConfig,
     return PreferenceStrategy(PreferenceSampler(n_objectives, seed, config), apply=apply)
 
 
-def combined_advantages(n_objectives: int, seed: int,
-                        combine: CombineAdvantages) -> PreferenceStrategy:
+def combined_advantages(n_objectives: int, seed: int, combine: CombineAdvantages, *,
+                        whiten_per_objective: bool = False) -> PreferenceStrategy:
     """PPO with the method's own combination of per-objective advantages; λ is still drawn
-    (uniformly) and handed to ``combine``, which may ignore it."""
-    return PreferenceStrategy(PreferenceSampler(n_objectives, seed), combine_advantages=combine)
+    (uniformly) and handed to ``combine``, which may ignore it. ``whiten_per_objective``: PPO's
+    whitening applies to each objective's advantages before ``combine``, not to its result."""
+    return PreferenceStrategy(PreferenceSampler(n_objectives, seed), combine_advantages=combine,
+                              whiten_per_objective=whiten_per_objective)

@@ -107,4 +107,5 @@ def train_on_task(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
     prompts = list(task.data.train_prompts["prompt"])
     return engine.train_ppo(model, tokenizer, prompts, spec.objectives, counted, ppo=config.ppo,
                             reference_model=reference_model,
-                            combine_advantages=strategy.combine_advantages, **common)
+                            combine_advantages=strategy.combine_advantages,
+                            whiten_per_objective=strategy.whiten_per_objective, **common)
