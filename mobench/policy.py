@@ -18,6 +18,7 @@ from mobench.cost import count_generated_tokens
 from mobench.specs import DecodingConfig
 
 if TYPE_CHECKING:
+    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
@@ -58,16 +59,8 @@ def generate_texts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     """
     import torch
 
-    if tokenizer.pad_token_id is None:
-        raise ValueError("the tokenizer needs a pad token for batched generation")
-    previous_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
-    try:
-        batch = tokenizer(list(texts), return_tensors="pt", padding=True)
-    finally:
-        tokenizer.padding_side = previous_side
     device = next(model.parameters()).device
-    batch = {k: v.to(device) for k, v in batch.items()}
+    batch = left_padded_batch(tokenizer, texts, device)
     sampling = {"do_sample": True, "temperature": decoding.temperature, "top_p": decoding.top_p,
                 "top_k": 0} if decoding.do_sample else {"do_sample": False}
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
@@ -83,12 +76,28 @@ def generate_texts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         finally:
             model.train(was_training)
     new_tokens = output[:, batch["input_ids"].shape[1]:]
-    generations = [_to_generation(row.tolist(), tokenizer) for row in new_tokens]
+    generations = [generation_from_ids(row.tolist(), tokenizer) for row in new_tokens]
     count_generated_tokens(sum(g.n_tokens for g in generations))
     return generations
 
 
-def _to_generation(token_ids: list[int], tokenizer: PreTrainedTokenizerBase) -> Generation:
+def left_padded_batch(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+                      device: torch.device) -> dict[str, torch.Tensor]:
+    """``texts`` tokenized into left-padded ``input_ids`` and ``attention_mask`` on ``device``
+    (decoder-only models continue from the right edge); the tokenizer's padding side is kept."""
+    if tokenizer.pad_token_id is None:
+        raise ValueError("the tokenizer needs a pad token for batched generation")
+    previous_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        batch = tokenizer(list(texts), return_tensors="pt", padding=True)
+    finally:
+        tokenizer.padding_side = previous_side
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def generation_from_ids(token_ids: list[int], tokenizer: PreTrainedTokenizerBase) -> Generation:
+    """A response from its generated token ids: cut at the first end-of-sequence or pad token."""
     stop = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     kept: list[int] = []
     for token in token_ids:
