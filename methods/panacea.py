@@ -13,7 +13,8 @@ inference λ is set per batch row, so a whole front is answered in one batched `
 
 Saved policy: the adapter alone (peft ``save_pretrained``, safetensors) plus ``panacea.json``;
 loading rebuilds the task's reference policy and puts the adapter back on it.
-:func:`mobench.adapters.export_lora_adapter` serves a fixed λ as an ordinary rank-(k+m) LoRA.
+:func:`mobench.adapters.export_lora_adapter` serves a fixed λ as an ordinary rank-(k+m) LoRA
+(``mobench export``; with ``--merge``, the base model with it merged in).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ import torch
 from mobench.adapters import (
     SVDLoRAConfig,
     add_svd_lora,
+    export_lora_adapter,
     generate_at_preferences,
     load_svd_lora,
+    merge_at_preference,
     set_preferences,
 )
 from mobench.engine import (
@@ -120,6 +123,15 @@ class PanaceaPolicy:
         texts = [self.spec.format_prompt(p) for p in prompts]
         return generate_at_preferences(self.model, self.tokenizer, texts,
                                        np.asarray(preferences, dtype=np.float32), decoding, seed)
+
+    def export(self, preference: np.ndarray, directory: Path, merge: bool) -> None:
+        """The model at one λ: a plain rank-(k+m) peft LoRA adapter or, with ``merge``, the base
+        model with it merged in (which spends this policy)."""
+        lam = np.asarray(preference, dtype=np.float32)
+        if merge:
+            merge_at_preference(self.model, lam).save_pretrained(str(directory))
+        else:
+            export_lora_adapter(self.model, lam, directory)
 
     def save(self, directory: Path) -> None:
         self.model.save_pretrained(str(directory / ADAPTER_DIR))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,10 @@ from mobench.errors import ConfigError, MobenchError
 from mobench.progress import quiet_library_progress
 
 EXIT_USAGE = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM
+# Options whose value may start with "-" (a negative weight): argparse would take it for a flag.
+DASH_VALUE_OPTIONS = ("--preference",)
+NEGATIVE_START = re.compile(r"-[0-9.]")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -142,6 +148,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------- export
+def cmd_export(args: argparse.Namespace) -> int:
+    from mobench.export import export_run
+
+    outcome = export_run(Path(args.run_dir), args.preference, Path(args.output),
+                         merge=args.merge, device=args.device)
+    if not np.array_equal(outcome.answered_preference, outcome.preference):
+        _say(f"mobench: this policy serves only its trained preferences; exported the nearest, "
+             f"{_vector(outcome.answered_preference)}")
+    what = "merged model" if outcome.kind == "merged-model" else "peft LoRA adapter"
+    base = f" on {outcome.base_model}" if outcome.base_model else ""
+    print(f"exported a {what}{base} at {_vector(outcome.answered_preference)} to "
+          f"{outcome.directory}")
+    return 0
+
+
+def seed_argument(text: str) -> int:
+    """argparse type of a ``--seed``: an integer every generator accepts."""
+    from mobench.specs import check_seed
+
+    try:
+        return check_seed(int(text))
+    except (ValueError, ConfigError) as error:
+        raise argparse.ArgumentTypeError(str(error) if isinstance(error, ConfigError)
+                                         else f"not an integer: {text!r}") from None
+
+
 # ---------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mobench", description="Benchmark multi-objective alignment methods.")
@@ -153,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--task", required=True, help="task name (see `mobench list tasks`)")
     run.add_argument("--scale", choices=["tiny", "paper"], default=None,
                      help="tiny (self-contained, CPU; default) or paper (real data and models)")
-    run.add_argument("--seed", type=int, default=None, help="seed for everything (default 0)")
+    run.add_argument("--seed", type=seed_argument, default=None,
+                     help="seed for everything (default 0)")
     run.add_argument("--config", help="YAML file with method:, task:, eval: sections")
     run.add_argument("--output", help="run folder (default runs/<task>/<method>/<run-id>)")
     run.add_argument("--resume", action="store_true",
@@ -174,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = gen.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt", help="one prompt")
     source.add_argument("--prompts", help="a file: one prompt per line, or JSONL with 'prompt'")
-    gen.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    gen.add_argument("--seed", type=seed_argument, default=0, help="sampling seed (default 0)")
     gen.add_argument("--max-new-tokens", type=int, default=None)
     gen.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     gen.add_argument("--json", action="store_true", help="one JSON object per answer")
@@ -186,12 +220,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--task", help="evaluate on another task with the same objectives' count")
     ev.add_argument("--preferences", help="a file of preference vectors, one per line")
     ev.add_argument("--prompts", help="a file: one prompt per line, or JSONL with 'prompt'")
-    ev.add_argument("--seed", type=int, default=None, help="decoding seed (default: the run's)")
+    ev.add_argument("--seed", type=seed_argument, default=None,
+                    help="decoding seed (default: the run's)")
     ev.add_argument("--name", help="name of the evaluation folder under RUN_DIR/evals/")
     ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ev.add_argument("overrides", nargs="*", metavar="key=value",
                     help="evaluation overrides, e.g. eval.decoding.temperature=0.7")
     ev.set_defaults(handler=cmd_eval)
+
+    exp = sub.add_parser("export", help="write a trained policy at one preference as a peft "
+                         "LoRA adapter (or a merged transformers model) to serve elsewhere")
+    exp.add_argument("run_dir", help="a run folder written by `mobench run`")
+    exp.add_argument("--preference", required=True, help="weights per objective, e.g. 0.2,0.8")
+    exp.add_argument("--output", required=True, help="a new (or empty) folder to write")
+    exp.add_argument("--merge", action="store_true",
+                     help="merge the adapter into the base model: a plain transformers model")
+    exp.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    exp.set_defaults(handler=cmd_export)
 
     from mobench.cli_leaderboard import add_leaderboard_commands
 
@@ -211,12 +256,42 @@ def show_harness_messages() -> None:
     logger.propagate = False
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that cleanups run on the way out."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def attach_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--preference -0.2,1.2`` as ``--preference=-0.2,1.2``, so the value's own check speaks
+    (argparse takes a value starting with "-" that is not a plain number for an option)."""
+    out: list[str] = []
+    for item in argv:
+        if out and out[-1] in DASH_VALUE_OPTIONS and NEGATIVE_START.match(item):
+            out[-1] = f"{out[-1]}={item}"
+        else:
+            out.append(item)
+    return out
+
+
+def resume_hint(command: str) -> str:
+    """What a stopped command's user does next."""
+    if command == "run":
+        return "; continue with --resume"
+    if command == "eval":
+        return "; run the same command again to continue"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     quiet_library_progress()
     show_harness_messages()
     # key=value overrides may come before or after options; argparse alone keeps only one run
     # of positionals, so the stragglers are collected here.
+    argv = attach_dash_values(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     stray = [a for a in extra
              if a.startswith("-") or "=" not in a or not hasattr(args, "overrides")]
@@ -224,14 +299,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(args.handler(args))
     except MobenchError as error:
         _say(f"mobench: error: {error}")
         return 1
     except KeyboardInterrupt:
-        _say("mobench: interrupted; continue with --resume")
+        _say(f"mobench: interrupted{resume_hint(args.command)}")
         return 130
+    except Terminated:
+        _say(f"mobench: terminated (SIGTERM){resume_hint(args.command)}")
+        return EXIT_TERMINATED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
 """Config files and ``key=value`` overrides, read safely into frozen dataclasses.
 
-YAML is read with ``yaml.safe_load`` only: nothing in a config is ever executed or unpickled.
-Every key must name a field; values are checked against the field's type, so a typo fails with the
-list of valid keys instead of being ignored.
+YAML is read with a safe loader only: nothing in a config is ever executed or unpickled. A key
+repeated in one mapping is refused (YAML would keep the last one silently). Every key must name a
+field; values are checked against the field's type, so a typo fails with the list of valid keys
+instead of being ignored, and every number must be finite (``nan`` and ``inf`` would pass range
+checks such as ``temperature > 0`` and fail deep inside a run).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -20,6 +23,25 @@ import yaml
 from mobench.errors import ConfigError, UnknownNameError
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key that a mapping repeats."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
+                    deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"repeats the key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def load_yaml_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping from ``path`` with the safe loader; errors name the file and problem."""
     path = Path(path)
@@ -28,11 +50,17 @@ def load_yaml_file(path: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"cannot read config file {str(path)!r}: "
                           f"{error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte "
+                          f"0x{error.object[error.start]:02x} at offset {error.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = str(getattr(error, "problem", None) or "")
+        if problem.startswith("repeats the key"):
+            raise ConfigError(f"config file {str(path)!r} {problem}{where}; keep one") from None
         raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}") from None
     if data is None:
         return {}
@@ -148,14 +176,19 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where} must be an integer, got {value!r}")
     if annotation is float:
+        number: float | None = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{where} must be a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, str):
             return value

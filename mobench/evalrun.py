@@ -2,7 +2,10 @@
 
 Results go to ``RUN_DIR/evals/<name>/`` with the same files as a run (records, front, metrics,
 plots). The trained policy is loaded, never retrained; the run folder's lock keeps a concurrent
-``mobench run --resume`` out.
+``mobench run --resume`` out. The same command run again continues an interrupted evaluation (or
+shows a finished one); the evaluation's ``spec.json`` (what was asked: task, preferences, prompts,
+seed, settings) is written once the policy has loaded, so a failure before that leaves nothing
+that blocks the rerun.
 """
 
 from __future__ import annotations
@@ -20,9 +23,19 @@ from mobench.errors import ConfigError, RunFolderError, UnknownNameError
 from mobench.evaluation import evaluate
 from mobench.inputs import read_preferences, read_prompts
 from mobench.results import write_results
-from mobench.runner import RunOutcome, load_task, plan_for, run_label
+from mobench.runfolder import check_writable
+from mobench.runner import (
+    RunOutcome,
+    check_scorers_ready,
+    finished_metrics,
+    load_task,
+    plan_for,
+    record_data_report,
+    run_label,
+)
 from mobench.runspec import default_cache_dir, load_run, resolve_device, task_spec
-from mobench.specs import CostRecord, EvaluationConfig
+from mobench.saved_policy import load_saved_policy, read_cost_record
+from mobench.specs import EvaluationConfig, check_seed
 
 EVALS_DIR = "evals"
 
@@ -57,36 +70,46 @@ def evaluate_saved_run(folder: Path, *, task: str | None = None,
     preferences = (read_preferences(preferences_file, len(target.objectives))
                    if preferences_file else None)
     prompts = read_prompts(prompts_file) if prompts_file else None
-    run_seed = spec.seed if seed is None else seed
-    choice = {"task": eval_spec.task, "preferences": None if preferences is None
-              else preferences.tolist(), "prompts": prompts, "seed": run_seed,
-              "eval": to_plain(evaluation)}
+    run_seed = spec.seed if seed is None else check_seed(seed, "--seed")
+    # as JSON gives it back (prompts are (id, text) tuples here, lists once saved)
+    choice = json.loads(json.dumps({
+        "task": eval_spec.task, "preferences": None if preferences is None
+        else preferences.tolist(), "prompts": prompts, "seed": run_seed,
+        "eval": to_plain(evaluation)}))
     label = name or "eval-" + hashlib.sha256(
         json.dumps(choice, sort_keys=True).encode()).hexdigest()[:8]
     if "/" in label or label in {"", ".", ".."}:
         raise ConfigError(f"evaluation name {label!r} is not a plain folder name")
     out = folder / EVALS_DIR / label
-    with store.RunLock(folder):
+    check_writable(folder / EVALS_DIR)
+    with store.RunLock(folder, busy_hint=store.BUSY_EVAL_HINT):
         spec_file = out / store.SPEC_FILE
-        if spec_file.exists() and store.read_json(spec_file) != choice:
-            raise RunFolderError(f"{str(out)!r} holds a different evaluation; pass another --name")
-        if (out / store.METRICS_FILE).exists():
-            return RunOutcome(out, store.read_json(out / store.METRICS_FILE), True)
-        store.write_json_atomic(spec_file, choice)
+        if spec_file.exists():
+            saved = store.read_json(spec_file)
+            if not isinstance(saved, dict) or {k: saved.get(k) for k in choice} != choice:
+                raise RunFolderError(f"{str(out)!r} holds a different evaluation; pass another "
+                                     "--name")
+            finished = finished_metrics(out)
+            if finished is not None:
+                return RunOutcome(out, finished, True)
         on_stage("loading task and policy")
         cache = default_cache_dir()
         instance = load_task(eval_spec, cache)
+        check_scorers_ready(instance)
         method = registry.methods.get(spec.method)(spec.method_config)
         context = FitContext(task=instance, seed=spec.seed, work_dir=folder / store.WORK_DIR,
                              device=resolve_device(device, spec.scale), cache_dir=cache)
-        policy = method.load_policy(folder / store.POLICY_DIR, context)
-        cost = CostRecord(**store.read_json(folder / store.POLICY_DIR / store.COST_FILE))
+        policy = load_saved_policy(method, folder, context)
+        cost = read_cost_record(folder)
+        if not spec_file.exists():
+            store.write_json_atomic(spec_file, choice)
+        record_data_report(instance, spec_file)
         plan = plan_for(instance, evaluation, run_seed, preferences, prompts)
         on_stage("evaluating")
         started = time.perf_counter()
         table = evaluate(policy, plan, instance.scorer_sets, instance.spec.objective_names,
                          evaluation, store.RecordsLog(out / store.RECORDS_FILE))
-        label = run_label(eval_spec, method, instance, folder)
-        metrics = write_results(out, label, instance, plan, table, evaluation, run_seed, cost,
+        metrics = write_results(out, run_label(eval_spec, method, instance, folder), instance,
+                                plan, table, evaluation, run_seed, cost,
                                 time.perf_counter() - started)
     return RunOutcome(out, metrics)

@@ -107,7 +107,7 @@ def evaluate(policy: SteerablePolicy, plan: EvaluationPlan,
     Finished batches found in the log are not redone. ``on_batch`` is called with each batch index
     after it is written (a hook for progress reporting and fault-injection tests).
     """
-    done = log.load(plan.batch_sizes)
+    done = log.load(plan.batch_sizes, check=batch_check(plan, list(scorer_sets), objective_names))
     todo = [b for b in range(len(plan.batches)) if b not in done]
     serves_subset = served_preferences(policy) is not None
     bar = progress(total=sum(plan.batch_sizes), desc="evaluating", unit="response")
@@ -155,6 +155,38 @@ def evaluate(policy: SteerablePolicy, plan: EvaluationPlan,
             if on_batch is not None:
                 on_batch(b)
     return table_from_records(done, plan, list(scorer_sets), objective_names)
+
+
+def batch_check(plan: EvaluationPlan, scorer_set_names: Sequence[str],
+                objective_names: Sequence[str]) -> Callable[[int, Sequence[Mapping]], str | None]:
+    """A check of a stored batch against ``plan``: why its records are not that batch's cells,
+    each with a response, a token count and every scorer set's scores, or None when they are.
+    The records log drops (and the evaluation recomputes) a batch that fails it."""
+    prompt_index = {pid: j for j, pid in enumerate(plan.prompt_ids)}
+
+    def problem(batch: int, records: Sequence[Mapping]) -> str | None:
+        cells = []
+        for record in records:
+            try:
+                prompt_id = record["prompt_id"]
+                if prompt_id not in prompt_index:
+                    return f"a prompt id the plan does not have ({prompt_id!r})"
+                cells.append((int(record["preference_index"]), prompt_index[prompt_id]))
+                if not isinstance(record["response"], str):
+                    return "a response that is not text"
+                int(record["n_tokens"])
+                for set_name in scorer_set_names:
+                    for name in objective_names:
+                        float(record["scores"][set_name][name])
+            except KeyError as error:
+                return f"a record without {error}"
+            except (TypeError, ValueError):
+                return "a record field of the wrong type"
+        if sorted(cells) != sorted(plan.batches[batch]):
+            return "not the cells the plan puts in this batch"
+        return None
+
+    return problem
 
 
 def table_from_records(batches: Mapping[int, Sequence[Mapping]], plan: EvaluationPlan,

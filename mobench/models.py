@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal, cast
 
 from mobench.errors import SourceUnavailableError
-from mobench.sources import model_unavailable_message
+from mobench.sources import check_model_folder, model_unavailable_message
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -66,11 +66,12 @@ def load_causal_lm(source: str, *, trust_remote_code: bool = False,
     """Model and tokenizer from a local folder or a hub id; a clear error when neither works."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    check_model_folder(source)  # a folder that is no model, or holds LFS pointers: one line
     kwargs = {"trust_remote_code": trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or "auto", **kwargs)
-    except OSError as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise SourceUnavailableError(model_unavailable_message(source, error)) from None
     if tokenizer.pad_token is None:  # Llama-family tokenizers ship without one
         tokenizer.pad_token = tokenizer.eos_token

@@ -10,6 +10,11 @@
 
 Both save their adapters in peft's format (safetensors, one folder each) and a small JSON file,
 and load back onto a fresh copy of the task's reference policy.
+
+Each can be served elsewhere at one fixed λ (``mobench export``, :mod:`mobench.export`):
+``export(preference, directory, merge)`` writes a standard peft LoRA adapter (the grid adapter
+nearest λ; the experts' combination at λ; the one adapter) or, with ``merge``, the base model
+with it merged in. Merging spends the policy: its peft model is unloaded.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ import numpy as np
 
 from mobench.adapters import (
     PerRowMixture,
+    export_adapter,
     generate_mixture,
     generate_with_adapters,
     load_adapters,
+    merged_with,
     save_adapters,
 )
+from mobench.adapters import merge as combine_experts
 from mobench.errors import RunFolderError
 from mobench.policy import Generation
 from mobench.serving import nearest_served
@@ -41,6 +49,15 @@ if TYPE_CHECKING:
 
 POLICY_FILE = "policy.json"
 ADAPTERS_DIR = "adapters"
+EXPORTED_ADAPTER = "exported"
+
+
+def write_adapter_export(model: PeftModel, name: str, directory: Path, merge: bool) -> None:
+    """Adapter ``name`` as a peft adapter folder, or (``merge``) the merged model's folder."""
+    if merge:
+        merged_with(model, name).save_pretrained(str(directory))
+    else:
+        export_adapter(model, name, directory)
 
 
 def read_policy_file(directory: Path, method: str, kind: str) -> dict[str, Any]:
@@ -82,6 +99,12 @@ class AdapterGridPolicy:
         return generate_with_adapters(self.model, self.tokenizer, texts,
                                       self.adapters_for(np.asarray(preferences)), decoding, seed)
 
+    def export(self, preference: np.ndarray, directory: Path, merge: bool) -> None:
+        """The adapter of the grid preference nearest ``preference`` (the harness has mapped it
+        there already), as a peft adapter or merged."""
+        name = self.adapters_for(np.asarray(preference)[None, :])[0]
+        write_adapter_export(self.model, name, directory, merge)
+
     def save(self, directory: Path) -> None:
         save_adapters(self.model, directory / ADAPTERS_DIR, self.names)
         (directory / POLICY_FILE).write_text(json.dumps({
@@ -121,6 +144,12 @@ class ExpertMixturePolicy:
         return generate_mixture(self.mixture, self.tokenizer, texts, np.asarray(preferences),
                                 decoding, seed)
 
+    def export(self, preference: np.ndarray, directory: Path, merge: bool) -> None:
+        """The experts combined at ``preference`` (this policy's variant) as one adapter."""
+        combine_experts(self.model, self.variant, self.experts, [float(w) for w in preference],
+                        EXPORTED_ADAPTER)
+        write_adapter_export(self.model, EXPORTED_ADAPTER, directory, merge)
+
     def save(self, directory: Path) -> None:
         save_adapters(self.model, directory / ADAPTERS_DIR, self.experts)
         (directory / POLICY_FILE).write_text(json.dumps({
@@ -157,6 +186,10 @@ class SingleAdapterPolicy:
         texts = [self.spec.format_prompt(p) for p in prompts]
         return generate_with_adapters(self.model, self.tokenizer, texts,
                                       [self.name] * len(texts), decoding, seed)
+
+    def export(self, preference: np.ndarray, directory: Path, merge: bool) -> None:
+        """Its one adapter (every preference is answered alike)."""
+        write_adapter_export(self.model, self.name, directory, merge)
 
     def save(self, directory: Path) -> None:
         save_adapters(self.model, directory / ADAPTERS_DIR, [self.name])

@@ -24,7 +24,8 @@ import numpy as np
 
 from mobench import registry, store
 from mobench.cost import CLOCK_FILE, METER_FILE, PersistentMeter, TrainingClock, metering
-from mobench.errors import MobenchError
+from mobench.data_report import report_tallies
+from mobench.errors import ConfigError, MobenchError, RunFolderError
 from mobench.evaluation import EvaluationPlan, evaluate, plan_evaluation
 from mobench.grids import grid_of_size
 from mobench.method import FitContext, Method, method_serves, method_variant
@@ -41,6 +42,7 @@ from mobench.runspec import (
     run_identity,
     task_spec,
 )
+from mobench.saved_policy import load_saved_policy, read_cost_record
 from mobench.specs import CostRecord, EvaluationConfig, RunSpec
 from mobench.task import Task, TaskInstance
 
@@ -78,17 +80,21 @@ def execute_run(spec: RunSpec, folder: Path, *, resume: bool = False,
     check_run_folder(folder, spec, resume)
     with store.RunLock(folder):
         check_run_folder(folder, spec, resume)  # again under the lock: another run may have begun
-        metrics_file = folder / store.METRICS_FILE
-        if resume and metrics_file.exists():
-            return RunOutcome(folder, store.read_json(metrics_file), resumed_complete=True)
+        finished = finished_metrics(folder) if resume else None
+        if finished is not None:
+            return RunOutcome(folder, finished, resumed_complete=True)
+        hooks.on_stage("loading task")
+        cache = cache_dir or default_cache_dir()
+        instance = load_task(spec, cache)
+        check_scorers_ready(instance)
+        # written once the task loads and can be scored: a source or scorer problem leaves no
+        # spec.json that would block the corrected command's rerun in this folder
         if not (folder / store.SPEC_FILE).exists():
             store.write_json_atomic(folder / store.SPEC_FILE, {
                 "identity": run_identity(spec), "run_id": folder.name,
                 "provenance": provenance(), "device": resolved_device,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        hooks.on_stage("loading task")
-        cache = cache_dir or default_cache_dir()
-        instance = load_task(spec, cache)
+        record_data_report(instance, folder / store.SPEC_FILE)
         method: Method = registry.methods.get(spec.method)(spec.method_config)
         work_dir = folder / store.WORK_DIR
         context = FitContext(task=instance, seed=spec.seed, work_dir=work_dir,
@@ -108,6 +114,46 @@ def execute_run(spec: RunSpec, folder: Path, *, resume: bool = False,
     return RunOutcome(folder, metrics)
 
 
+def finished_metrics(folder: Path) -> dict[str, Any] | None:
+    """The metrics of a finished run or evaluation in ``folder``; None when there are none yet,
+    or when its metrics file cannot be read: it is then recomputed from the records."""
+    metrics_file = folder / store.METRICS_FILE
+    if not metrics_file.exists():
+        return None
+    try:
+        metrics = store.read_json(metrics_file)
+    except RunFolderError as error:
+        logger.warning("%s; recomputing it from the records", error)
+        return None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("metrics"), dict):
+        logger.warning("%r holds no metrics; recomputing it from the records", str(metrics_file))
+        return None
+    return metrics
+
+
+def check_scorers_ready(instance: TaskInstance) -> None:
+    """Refuse, before any training, a task whose evaluation could not score every objective.
+
+    A scorer may say it cannot score (a paper-scale style without a configured model, say)
+    through an ``unavailable_reason`` attribute; loading the task's data does not need it.
+    """
+    for scorers in instance.scorer_sets.values():
+        for scorer in scorers.values():
+            reason = getattr(scorer, "unavailable_reason", None)
+            if reason:
+                raise ConfigError(str(reason))
+
+
+def record_data_report(instance: TaskInstance, spec_file: Path) -> None:
+    """Print the rows the task's loader repaired or dropped, and write them into spec.json."""
+    tallies = report_tallies(instance)
+    if not tallies:
+        return
+    saved = store.read_json(spec_file)
+    if saved.get("data") != tallies:
+        store.write_json_atomic(spec_file, {**saved, "data": tallies})
+
+
 def load_task(spec: RunSpec, cache_dir: Path | None) -> TaskInstance:
     task: Task = registry.tasks.get(spec.task)(spec.task_config)
     return task.load(spec.scale, spec.seed, cache_dir or default_cache_dir())
@@ -120,8 +166,7 @@ def fit_or_load(method: Method, context: FitContext, folder: Path,
     cost_file = policy_dir / store.COST_FILE
     if cost_file.exists():
         hooks.on_stage("loading trained policy")
-        return (method.load_policy(policy_dir, context),
-                CostRecord(**store.read_json(cost_file)))
+        return load_saved_policy(method, folder, context), read_cost_record(folder)
     hooks.on_stage("training")
     context.work_dir.mkdir(parents=True, exist_ok=True)
     clock = TrainingClock(context.work_dir / CLOCK_FILE)
@@ -163,9 +208,9 @@ def load_trained_policy(folder: Path, spec: RunSpec, cache_dir: Path | None = No
     method: Method = registry.methods.get(spec.method)(spec.method_config)
     context = FitContext(task=instance, seed=spec.seed, work_dir=folder / store.WORK_DIR,
                          device=resolve_device(device, spec.scale), cache_dir=cache)
-    return method.load_policy(folder / store.POLICY_DIR, context), instance
+    return load_saved_policy(method, folder, context), instance
 
 
-__all__ = ["MobenchError", "RunHooks", "RunOutcome", "default_run_folder", "execute_run",
-           "load_run", "load_task", "load_trained_policy", "plan_for", "resolve_run_spec",
-           "run_label", "task_spec"]
+__all__ = ["MobenchError", "RunHooks", "RunOutcome", "check_scorers_ready", "default_run_folder",
+           "execute_run", "finished_metrics", "load_run", "load_task", "load_trained_policy",
+           "plan_for", "record_data_report", "resolve_run_spec", "run_label", "task_spec"]

@@ -17,7 +17,7 @@ from typing import Any
 from mobench import registry, store
 from mobench.config import build_dataclass, load_yaml_file, merge, parse_overrides, to_plain
 from mobench.errors import ConfigError, RunFolderError, UnknownNameError
-from mobench.specs import SCALES, EvaluationConfig, RunSpec, TaskSpec
+from mobench.specs import SCALES, EvaluationConfig, RunSpec, TaskSpec, check_seed
 from mobench.task import Task
 
 TOP_LEVEL_KEYS = ("method", "task", "eval", "seed", "scale")
@@ -54,9 +54,7 @@ def resolve_run_spec(method: str, task: str, *, scale: str | None = None, seed: 
     if resolved_scale not in task_cls.scales:
         raise ConfigError(f"task {task!r} has no {resolved_scale!r} scale; it offers "
                           f"{', '.join(task_cls.scales)}")
-    resolved_seed = seed if seed is not None else data.get("seed", 0)
-    if not isinstance(resolved_seed, int) or isinstance(resolved_seed, bool) or resolved_seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {resolved_seed!r}")
+    resolved_seed = check_seed(seed if seed is not None else data.get("seed", 0))
     for section in ("method", "task", "eval"):
         if section in data and not isinstance(data[section], Mapping):
             raise ConfigError(f"config section {section!r} must be a mapping of keys to values")

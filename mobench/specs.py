@@ -7,13 +7,14 @@ compared on resume and read back without executing anything.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from mobench.errors import PreferenceError
+from mobench.errors import ConfigError, PreferenceError
 
 Scale = Literal["tiny", "paper"]
 SCALES: tuple[str, ...] = ("tiny", "paper")
@@ -72,8 +73,8 @@ class DecodingConfig:
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise ValueError("decoding.max_new_tokens must be at least 1")
-        if self.temperature <= 0:
-            raise ValueError("decoding.temperature must be positive")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError("decoding.temperature must be a positive finite number")
         if not 0 < self.top_p <= 1:
             raise ValueError("decoding.top_p must lie in (0, 1]")
 
@@ -306,6 +307,18 @@ def parse_preference(text: str, n_objectives: int) -> np.ndarray:
 def as_tuple_grid(grid: Sequence[Sequence[float]] | np.ndarray) -> tuple[tuple[float, ...], ...]:
     """A hashable, JSON-friendly copy of a preference grid."""
     return tuple(tuple(float(v) for v in row) for row in np.asarray(grid, dtype=np.float64))
+
+
+# numpy's legacy generators (RandomState, np.random.seed) take seeds below 2**32; every seed a
+# run uses (training, data, decoding) must fit them.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: object, where: str = "seed") -> int:
+    """``seed`` as an int in [0, MAX_SEED], or a :class:`ConfigError` saying what is allowed."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{where} must be an integer from 0 to {MAX_SEED}, got {seed!r}")
+    return seed
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ from mobench.adapters.lora import (
     LoRASettings,
     activate_adapter,
     add_lora_adapter,
+    export_adapter,
     load_adapters,
+    merged_with,
     save_adapters,
 )
 from mobench.adapters.params import ParameterCount, count_parameters
@@ -52,9 +54,10 @@ from mobench.adapters.svd_layer import SVDLoRAConfig, SVDLoRALinear, SVDLoraPeft
 __all__ = [
     "MIXTURE_VARIANTS", "LoRASettings", "MixtureVariant", "ParameterCount", "PerRowMixture",
     "SVDLoRAConfig", "SVDLoRALinear", "SVDLoraPeftConfig", "activate_adapter", "add_lora_adapter",
-    "add_svd_lora", "count_parameters", "current_preferences", "export_lora_adapter",
+    "add_svd_lora", "count_parameters", "current_preferences", "export_adapter",
+    "export_lora_adapter",
     "generate_at_preferences", "generate_mixture", "generate_with_adapters", "load_adapters",
-    "load_svd_lora", "merge", "merge_at_preference", "merge_delta", "merge_factors",
+    "load_svd_lora", "merge", "merge_at_preference", "merge_delta", "merge_factors", "merged_with",
     "n_preferences_of", "preference_tensor", "preferences_set", "read_svd_peft_config",
     "save_adapters", "set_preferences", "svd_lora_layers", "svd_peft_config",
 ]

@@ -15,6 +15,8 @@ same adapter, which Rewarded Soups' factor averaging relies on.
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +130,24 @@ def load_adapters(model: PreTrainedModel, directory: Path, names: Sequence[str])
             peft_model.load_adapter(str(_adapter_dir(directory, name)), adapter_name=name)
     peft_model.eval()
     return peft_model
+
+
+def export_adapter(model: PeftModel, name: str, directory: Path) -> None:
+    """Write adapter ``name`` alone as a standard peft adapter folder (``adapter_config.json``
+    and safetensors directly in ``directory``): plain ``PeftModel.from_pretrained`` loads it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        save_adapters(model, Path(tmp), [name])
+        for path in _adapter_dir(Path(tmp), name).iterdir():
+            if path.is_file():
+                shutil.move(str(path), str(directory / path.name))
+
+
+def merged_with(model: PeftModel, name: str) -> PreTrainedModel:
+    """The base model with adapter ``name`` merged into its weights and every adapter removed
+    (peft's ``merge_and_unload``); ``model`` is spent afterwards."""
+    activate_adapter(model, name, trainable=False)
+    return cast("PreTrainedModel", model.merge_and_unload(adapter_names=[name]))
 
 
 def _adapter_dir(directory: Path, name: str) -> Path:

@@ -3,7 +3,9 @@ containers only, read back with ``torch.load(weights_only=True)``), trainer stat
 
 A checkpoint is a folder ``checkpoints/step-NNNNNNNN`` under the run's work dir, written into a
 temporary sibling and renamed into place, so a folder with that name is always complete; the
-latest one is the highest step.
+latest one is the highest step. One can still be damaged later (a disk error, a copy cut short):
+:func:`checkpoint_problem` reads every file of one without applying anything, so the trainer can
+fall back to an older checkpoint, or start over, before it has touched the model.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -38,6 +41,52 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
         return None
     steps = sorted(int(m.group(1)) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)))
     return checkpoint_dir(work_dir, steps[-1]) if steps else None
+
+
+def checkpoints_newest_first(work_dir: Path) -> list[Path]:
+    """Every checkpoint folder of ``work_dir``, the highest step first."""
+    root = work_dir / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    steps = sorted((int(m.group(1)) for p in root.iterdir() if (m := _STEP_DIR.match(p.name))),
+                   reverse=True)
+    return [checkpoint_dir(work_dir, step) for step in steps]
+
+
+def checkpoint_problem(folder: Path, deepspeed_dir: str) -> str | None:
+    """Why the checkpoint in ``folder`` cannot be resumed from (which file is missing or cannot
+    be read), or None. Reads the trainer state, every rank's RNG state and, for the plain path,
+    the weights and optimizer files; a DeepSpeed engine's own files (``deepspeed_dir``) are left
+    to DeepSpeed."""
+    current = folder / STATE_FILE
+    try:
+        state = read_state(current)
+        ranks = int(state["world_size"])
+        int(state["step"])
+        for rank in range(ranks):
+            current = folder / f"rng-rank{rank}.pt"
+            load_tensors(current)
+        if not (folder / deepspeed_dir).is_dir():
+            current = folder / WEIGHTS_FILE
+            load_file(str(current))
+            current = folder / OPTIMIZER_FILE
+            load_tensors(current)
+    except FileNotFoundError:
+        return f"{current.name} is missing"
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError,
+            SafetensorError) as error:
+        return f"{current.name} cannot be read ({type(error).__name__}: " + \
+            " ".join(str(error).split())[:160] + ")"
+    return None
+
+
+def set_aside(folder: Path) -> Path:
+    """Rename a damaged checkpoint out of the way (``step-N.damaged``): kept for inspection, no
+    longer a checkpoint."""
+    aside = folder.with_name(folder.name + ".damaged")
+    shutil.rmtree(aside, ignore_errors=True)
+    folder.replace(aside)
+    return aside
 
 
 def prune_checkpoints(work_dir: Path, keep: int) -> None:

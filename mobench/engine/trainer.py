@@ -5,9 +5,15 @@ is; the loop does the rest. Everything random is a function of (seed, step) or r
 checkpoint (torch, numpy and python generator states), so a run resumed from its last checkpoint
 ends with the same weights as one that was never interrupted.
 
-Files in ``work_dir``: ``checkpoints/step-NNNNNNNN/`` (see :mod:`mobench.engine.checkpoint`) and
-``train_log.jsonl``, one line of metrics per logged step, cut back to the checkpoint on resume.
+Files in ``work_dir``: ``checkpoints/step-NNNNNNNN/`` (see :mod:`mobench.engine.checkpoint`),
+``train_log.jsonl``, one line of metrics per logged step, cut back to the checkpoint on resume,
+and ``meter_at_start.json``, the cost counters as they were when this training first began.
 Give each training run its own ``work_dir`` (one per expert, say).
+
+Resuming says where it continues. A checkpoint that cannot be read is set aside
+(``step-N.damaged``) with a message, and training resumes from the newest readable one, or starts
+over from step 0 with the counters put back to ``meter_at_start.json``, so that the steps redone
+are counted once.
 """
 
 from __future__ import annotations
@@ -30,24 +36,27 @@ from mobench.engine.checkpoint import (
     STATE_FILE,
     WEIGHTS_FILE,
     checkpoint_dir,
-    latest_checkpoint,
+    checkpoint_problem,
+    checkpoints_newest_first,
     load_tensors,
     prune_checkpoints,
     read_state,
     rng_state,
     save_tensors,
+    set_aside,
     set_rng_state,
     write_state,
 )
 from mobench.engine.config import DeepSpeedConfig, LoopConfig, OptimConfig
 from mobench.engine.distributed import DEEPSPEED_DIR, build_backend
 from mobench.progress import progress
-from mobench.store import atomic_directory, write_text_atomic
+from mobench.store import atomic_directory, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from mobench.cost import CostMeter
 
 LOG_FILE = "train_log.jsonl"
+METER_AT_START_FILE = "meter_at_start.json"
 CountsAs = Literal["adapter", "model"] | None
 logger = logging.getLogger("mobench")
 
@@ -167,7 +176,6 @@ class Trainer:
         backend = build_backend(self.model, self.optim, self.loop, self.deepspeed)
         run = RunContext(forward=backend.forward_module, module=backend.module,
                          rank=backend.rank, world_size=backend.world_size, loop=self.loop)
-        self._count_training()
         start = self._resume(backend)
         log_path = self.work_dir / LOG_FILE
         history: list[dict[str, float]] = []
@@ -259,10 +267,54 @@ class Trainer:
         if backend.rank == 0:
             write_state(folder / STATE_FILE, state)
 
+    def _usable_checkpoint(self, backend: Any) -> Path | None:
+        """The newest checkpoint whose files all read back; damaged newer ones are set aside.
+
+        Every rank reads the same files, so every rank picks the same checkpoint.
+        """
+        damaged: list[tuple[Path, str]] = []
+        chosen = None
+        for candidate in checkpoints_newest_first(self.work_dir):
+            problem = checkpoint_problem(candidate, DEEPSPEED_DIR)
+            if problem is None:
+                chosen = candidate
+                break
+            damaged.append((candidate, problem))
+        backend.barrier()
+        if damaged and backend.rank == 0:
+            for folder, problem in damaged:
+                logger.warning("%s: checkpoint %s is damaged (%s); set aside as %s",
+                               self.loop.progress_desc, folder.name, problem,
+                               set_aside(folder).name)
+            if chosen is None:
+                logger.warning("%s: no readable checkpoint is left; training starts over from "
+                               "step 0", self.loop.progress_desc)
+        backend.barrier()
+        return chosen
+
+    def _rewind_meter(self, backend: Any) -> None:
+        """Without a checkpoint, training starts at step 0: put the counters back to what they
+        were when this training first began (its earlier steps are redone), or remember that."""
+        if self.meter is None:
+            return
+        path = self.work_dir / METER_AT_START_FILE
+        if path.exists():
+            self.meter.restore(json.loads(path.read_text(encoding="utf-8")))
+        elif backend.rank == 0:
+            write_json_atomic(path, self.meter.snapshot())
+        backend.barrier()
+
     def _resume(self, backend: Any) -> int:
-        checkpoint = latest_checkpoint(self.work_dir)
+        """Count this training's cost and continue from the newest usable checkpoint (0: none)."""
+        checkpoint = self._usable_checkpoint(backend)
+        if checkpoint is None:
+            self._rewind_meter(backend)
+        self._count_training()  # a checkpoint's counters, restored below, include this count
         if checkpoint is None:
             if backend.rank == 0:
+                if (self.work_dir / LOG_FILE).exists():  # an earlier leg stopped before a save
+                    logger.info("restarting %s from step 0 of %d: the earlier attempt wrote no "
+                                "readable checkpoint", self.loop.progress_desc, self.loop.steps)
                 (self.work_dir / LOG_FILE).unlink(missing_ok=True)
             backend.barrier()
             return 0
@@ -272,9 +324,12 @@ class Trainer:
         self.objective.load_state_dict(state["objective"])
         if self.meter is not None and state.get("meter") is not None:
             self.meter.restore(state["meter"])
-        if int(state["step"]) < self.loop.steps:
+        if backend.rank == 0 and int(state["step"]) < self.loop.steps:
             logger.info("resuming %s from step %d of %d (%s)", self.loop.progress_desc,
                         int(state["step"]), self.loop.steps, checkpoint)
+        elif backend.rank == 0:
+            logger.info("%s finished its %d steps before; not redone", self.loop.progress_desc,
+                        self.loop.steps)
         set_rng_state(load_tensors(checkpoint / f"rng-rank{backend.rank}.pt"))
         if backend.rank == 0:
             _cut_log(self.work_dir / LOG_FILE, state["step"])

@@ -1,23 +1,70 @@
 """Helpers every paper-scale task shares: stable eval-prompt selection, prompt templates, the
-serving options of reward models, and the reference-policy loader.
+serving options of reward models, the reference-policy loader, reading a split of the sources'
+dataset (with its explicit ``data_files``), and which SFT responses carry nothing to learn.
 
 The eval prompts never depend on a run's seed: they are drawn from a fixed permutation
 (:data:`PROMPT_SELECTION_SEED`), so every method and seed is evaluated on the same prompts.
+
+SFT corpora leave out empty responses and placeholders standing for "no output" (Alpaca writes
+``<nooutput>`` where its generator gave none): fine-tuning on them teaches a policy to answer with
+nothing or with the placeholder. The rows left out are counted (:mod:`mobench.data_report`).
+Preference pairs keep them: an empty answer a labeller ranked is still a preference.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mobench.data_report import KEPT, RowTally, dropped
+
 if TYPE_CHECKING:
     import datasets
 
+    from mobench.task import TaskData
+
 # Eval prompts are drawn from a fixed permutation so that they never depend on the run seed.
 PROMPT_SELECTION_SEED = 0
+# Responses that stand for "no output" (compared lowercased, surrounding whitespace stripped).
+PLACEHOLDER_RESPONSES = frozenset({"<nooutput>"})
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A paper-scale task's data and the tallies of the rows its loader repaired or dropped.
+
+    Attributes:
+        data: the task data.
+        tallies: one :class:`~mobench.data_report.RowTally` per source table converted.
+    """
+
+    data: TaskData
+    tallies: tuple[RowTally, ...]
+
+
+def sft_response_status(response: str) -> str:
+    """``kept``, or why an SFT response is left out (empty, or a "no output" placeholder)."""
+    text = response.strip()
+    if not text:
+        return dropped("empty response")
+    if text.lower() in PLACEHOLDER_RESPONSES:
+        return dropped(f"placeholder response {text}")
+    return KEPT
+
+
+def read_split(sources: Any, dataset: str, split: str, cache_dir: Path, *,
+               config_name: str = "", data_dir: str = "") -> datasets.Dataset:
+    """One split of ``dataset``, from the file ``sources.data_files`` names for it if any."""
+    from mobench.sources import data_file_key, data_file_table, load_dataset_split
+
+    files = data_file_table(sources.data_files).get(data_file_key(split, data_dir))
+    return load_dataset_split(dataset, split, config_name=config_name, data_dir=data_dir,
+                              cache_dir=Path(cache_dir) / "datasets", data_files=files)
 
 
 def prompt_table(prompts: Sequence[str], n: int, id_prefix: str) -> datasets.Dataset:

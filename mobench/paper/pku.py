@@ -15,8 +15,11 @@ them.
 Data (PKU-SafeRLHF rows: ``prompt, response_0, response_1, better_response_id,
 safer_response_id, ...``): helpful pairs prefer ``response_{better_response_id}``, harmless pairs
 ``response_{safer_response_id}``; rows with two identical responses carry no preference and are
-dropped. The SFT corpus is the better response of every training row. Datasets hold raw prompts:
-the template is the spec's ``prompt_template``, applied by policies and by the scorers.
+dropped, as are rows whose preferred id is neither 0 nor 1. The SFT corpus is the better response
+of every training row, empty and placeholder responses left out
+(:func:`mobench.paper.common.sft_response_status`). Every dropped row is counted in the task
+instance's data report. Datasets hold raw prompts: the template is the spec's
+``prompt_template``, applied by policies and by the scorers.
 
 The eval prompts are the distinct prompts of the test split in a fixed shuffled order
 (:func:`mobench.paper.common.prompt_table`). Prompt ids are ``pku-<first 12 hex digits of the
@@ -30,7 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobench.paper.common import fill_template, prompt_table, reward_model_serving_options
+from mobench.data_report import KEPT, STATUS_COLUMN, RowTally, dropped, tally_and_filter
+from mobench.paper.common import (
+    LoadedData,
+    fill_template,
+    prompt_table,
+    read_split,
+    reward_model_serving_options,
+    sft_response_status,
+)
 from mobench.sources import PaperScaleSettings
 from mobench.specs import Objective
 
@@ -38,7 +49,6 @@ if TYPE_CHECKING:
     import datasets
 
     from mobench.score_models import LazyRewardModelScorer
-    from mobench.task import TaskData
 
 PKU_PROMPT_TEMPLATE = "BEGINNING OF CONVERSATION: USER: {prompt} ASSISTANT:"
 
@@ -91,48 +101,69 @@ def pku_objectives() -> tuple[Objective, Objective]:
                       HARMLESS_BOUNDS))
 
 
-def pku_preference_pairs(batch: Mapping[str, Sequence[Any]], id_column: str
-                         ) -> dict[str, list[str]]:
-    """Batched PKU-SafeRLHF rows to ``prompt``/``chosen``/``rejected``, preferring
-    ``response_{row[id_column]}``; rows whose responses are identical (no preference) are dropped.
-    """
-    out: dict[str, list[str]] = {"prompt": [], "chosen": [], "rejected": []}
+def pku_pair_rows(batch: Mapping[str, Sequence[Any]], id_column: str) -> dict[str, list[str]]:
+    """Batched PKU-SafeRLHF rows to ``prompt``/``chosen``/``rejected`` preferring
+    ``response_{row[id_column]}``, each with its ``row_status`` (dropped: identical responses
+    carry no preference; a preferred id other than 0 or 1 names no response)."""
+    out: dict[str, list[str]] = {"prompt": [], "chosen": [], "rejected": [], STATUS_COLUMN: []}
     for prompt, first, second, preferred in zip(batch["prompt"], batch["response_0"],
                                                 batch["response_1"], batch[id_column], strict=True):
-        if first == second or preferred not in (0, 1):
-            continue
-        chosen, rejected = (first, second) if preferred == 0 else (second, first)
+        if preferred not in (0, 1):
+            status, chosen, rejected = dropped(f"{id_column} not 0 or 1"), "", ""
+        elif first == second:
+            status, chosen, rejected = dropped("identical responses"), "", ""
+        else:
+            status = KEPT
+            chosen, rejected = (first, second) if preferred == 0 else (second, first)
         out["prompt"].append(prompt)
         out["chosen"].append(chosen)
         out["rejected"].append(rejected)
+        out[STATUS_COLUMN].append(status)
     return out
 
 
+def pku_preference_pairs(batch: Mapping[str, Sequence[Any]], id_column: str
+                         ) -> dict[str, list[str]]:
+    """The usable pairs of :func:`pku_pair_rows` (the dropped rows left out)."""
+    rows = pku_pair_rows(batch, id_column)
+    keep = [status == KEPT for status in rows.pop(STATUS_COLUMN)]
+    return {name: [v for v, k in zip(values, keep, strict=True) if k]
+            for name, values in rows.items()}
+
+
 def pku_sft_examples(batch: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
-    """Batched PKU-SafeRLHF rows to ``prompt``/``response``: the better response of each row."""
-    out: dict[str, list[str]] = {"prompt": [], "response": []}
+    """Batched PKU-SafeRLHF rows to ``prompt``/``response`` (the better response of each row)
+    with their ``row_status``: rows without a better id, or whose better response is empty or a
+    placeholder, are dropped."""
+    out: dict[str, list[str]] = {"prompt": [], "response": [], STATUS_COLUMN: []}
     for prompt, first, second, better in zip(batch["prompt"], batch["response_0"],
                                              batch["response_1"], batch["better_response_id"],
                                              strict=True):
-        if better in (0, 1):
-            out["prompt"].append(prompt)
-            out["response"].append(first if better == 0 else second)
+        response = (first if better == 0 else second) if better in (0, 1) else ""
+        out["prompt"].append(prompt)
+        out["response"].append(response)
+        out[STATUS_COLUMN].append(sft_response_status(response) if better in (0, 1)
+                                  else dropped("better_response_id not 0 or 1"))
     return out
 
 
 PKU_COLUMNS = ("prompt", "response_0", "response_1", "better_response_id", "safer_response_id")
 
 
-def load_pku_data(sources: PKUSources, cache_dir: Path) -> TaskData:
-    """Pairs per objective, SFT corpus, train and eval prompts from PKU-SafeRLHF."""
+def load_pku_data(sources: PKUSources, cache_dir: Path) -> LoadedData:
+    """Pairs per objective, SFT corpus, train and eval prompts from PKU-SafeRLHF, and the
+    tallies of the rows dropped from each."""
     from mobench.errors import SourceUnavailableError
-    from mobench.sources import load_dataset_split
+    from mobench.sources import check_data_file_keys
     from mobench.task import TaskData
 
+    data_dir = sources.dataset_data_dir
+    check_data_file_keys(sources.data_files, [(data_dir, sources.train_split),
+                                              (data_dir, sources.eval_split)])
+
     def split(name: str) -> datasets.Dataset:
-        table = load_dataset_split(sources.dataset, name, config_name=sources.dataset_config,
-                                   data_dir=sources.dataset_data_dir,
-                                   cache_dir=cache_dir / "datasets")
+        table = read_split(sources, sources.dataset, name, cache_dir,
+                           config_name=sources.dataset_config, data_dir=data_dir)
         missing = [c for c in PKU_COLUMNS if c not in table.column_names]
         if missing:
             raise SourceUnavailableError(f"dataset {sources.dataset!r} split {name!r} lacks the "
@@ -143,17 +174,24 @@ def load_pku_data(sources: PKUSources, cache_dir: Path) -> TaskData:
     if sources.max_train_rows:
         train = train.select(range(min(sources.max_train_rows, len(train))))
     test = split(sources.eval_split)
+    tallies: list[RowTally] = []
 
-    def convert(function, **kwargs: Any) -> datasets.Dataset:  # type: ignore[no-untyped-def]
-        return train.map(function, batched=True, remove_columns=train.column_names,
+    def convert(what: str, function, **kwargs: Any) -> datasets.Dataset:  # type: ignore[no-untyped-def]
+        rows = train.map(function, batched=True, remove_columns=train.column_names,
                          fn_kwargs=kwargs)
+        kept, tally = tally_and_filter(rows, f"{sources.dataset} {sources.train_split} {what}")
+        tallies.append(tally)
+        return kept
 
-    pairs = {"helpful": convert(pku_preference_pairs, id_column="better_response_id"),
-             "harmless": convert(pku_preference_pairs, id_column="safer_response_id")}
-    return TaskData(preference_pairs=pairs,
+    pairs = {"helpful": convert("helpful pairs", pku_pair_rows, id_column="better_response_id"),
+             "harmless": convert("harmless pairs", pku_pair_rows,
+                                 id_column="safer_response_id")}
+    sft = convert("SFT corpus", pku_sft_examples)
+    data = TaskData(preference_pairs=pairs,
                     eval_prompts=prompt_table(test["prompt"], sources.n_eval_prompts, "pku"),
                     train_prompts=prompt_table(train["prompt"], sources.n_train_prompts, "pku"),
-                    sft_corpus=convert(pku_sft_examples))
+                    sft_corpus=sft)
+    return LoadedData(data, tuple(tallies))
 
 
 def format_beaver_input(prompt: str, response: str) -> str:

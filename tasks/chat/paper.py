@@ -3,8 +3,10 @@
 Panacea's Chat setting steers a chat model between m response styles (m = 3, 4, 5, 10; the 3-dim
 set is helpful, humorous, philosophical). The paper's per-style scorers and larger style sets are
 not public, so here every style's scorer is configured: a sequence-classification reward model
-(hub id or local folder) given in :attr:`ChatPaperSources.style_scorers`. Loading the task fails
-with a one-line error naming any style left without one; its spec (objectives, grid) needs none.
+(hub id or local folder) given in :attr:`ChatPaperSources.style_scorers`. The spec (objectives,
+grid) and the data need none: a style left without one gets a stand-in that scores nothing and
+says why (``unavailable_reason``), so the task's data loads, while ``mobench run`` and ``mobench
+eval`` refuse with one line naming the styles before anything is trained or generated.
 
 Prompts: Alpaca's instruction, followed by its input after a blank line when there is one. They
 are shown to the policy in Llama-3's chat format (:data:`LLAMA3_PROMPT_TEMPLATE`, the user turn and
@@ -13,7 +15,9 @@ prompt, not the template: style scorers are usually other model families.
 
 Alpaca has only a train split: unless ``eval_split`` is set, the eval prompts are the first
 ``n_eval_prompts`` distinct instructions of a fixed shuffle (selection seed 0) and are held out
-of the training prompts and of the SFT corpus (instruction -> Alpaca's output). Alpaca has no
+of the training prompts and of the SFT corpus (instruction -> Alpaca's output; outputs that are
+empty or Alpaca's ``<nooutput>`` placeholder are left out of the SFT corpus and counted in the
+instance's data report, and an ``<noinput>`` input counts as none). Alpaca has no
 preference pairs; per-style pair datasets (``prompt``/``chosen``/``rejected``) may be given in
 :attr:`ChatPaperSources.style_pairs`, and styles without one have no pairs.
 """
@@ -25,12 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mobench.data_report import DATA_REPORT_KEY, STATUS_COLUMN, tally_and_filter
 from mobench.errors import ConfigError
 from mobench.grids import default_grid
 from mobench.paper.common import (
+    LoadedData,
     prompt_table,
+    read_split,
     reference_policy_loader,
     reward_model_serving_options,
+    sft_response_status,
 )
 from mobench.sources import PaperScaleSettings
 from mobench.specs import Objective, TaskSpec, TrainingSpec
@@ -46,6 +54,8 @@ LLAMA3_PROMPT_TEMPLATE = ("<|start_header_id|>user<|end_header_id|>\n\n{prompt}<
 # Provisional normalization bounds of a style scorer whose own are not configured: typical
 # reward-model logits. Fixed per task configuration, never per run.
 DEFAULT_STYLE_BOUNDS = (-5.0, 5.0)
+# Alpaca's placeholder for an instruction without input.
+NO_INPUT_PLACEHOLDER = "<noinput>"
 ScorerInput = Literal["pair", "concatenate", "response"]
 
 
@@ -163,6 +173,8 @@ def alpaca_prompt(instruction: str, input_text: str | None) -> str:
     """Alpaca's instruction, and its input after a blank line when there is one."""
     instruction = instruction.strip()
     input_text = (input_text or "").strip()
+    if input_text.lower() == NO_INPUT_PLACEHOLDER:
+        input_text = ""
     return f"{instruction}\n\n{input_text}" if input_text else instruction
 
 
@@ -174,17 +186,28 @@ def alpaca_examples(batch: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
             "response": [str(o).strip() for o in batch["output"]]}
 
 
+def with_sft_status(batch: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
+    """The ``row_status`` of batched ``prompt``/``response`` rows as SFT examples."""
+    return {STATUS_COLUMN: [sft_response_status(r) for r in batch["response"]]}
+
+
 ALPACA_COLUMNS = ("instruction", "output")
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
 
 def _read(source: str, split: str, columns: Sequence[str], cache_dir: Path,
-          config_name: str = "", data_dir: str = "") -> datasets.Dataset:
+          config_name: str = "", data_dir: str = "",
+          sources: ChatPaperSources | None = None) -> datasets.Dataset:
+    """A split holding ``columns``; ``sources`` given, from the file its data_files name."""
     from mobench.errors import SourceUnavailableError
     from mobench.sources import load_dataset_split
 
-    table = load_dataset_split(source, split, config_name=config_name, data_dir=data_dir,
-                               cache_dir=cache_dir / "datasets")
+    if sources is not None:
+        table = read_split(sources, source, split, cache_dir, config_name=config_name,
+                           data_dir=data_dir)
+    else:
+        table = load_dataset_split(source, split, config_name=config_name, data_dir=data_dir,
+                                   cache_dir=cache_dir / "datasets")
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise SourceUnavailableError(f"dataset {source!r} split {split!r} lacks the columns "
@@ -192,13 +215,21 @@ def _read(source: str, split: str, columns: Sequence[str], cache_dir: Path,
     return table
 
 
-def load_chat_data(sources: ChatPaperSources, styles: Sequence[str], cache_dir: Path):  # type: ignore[no-untyped-def]
-    """Eval and train prompts, SFT corpus and any per-style pairs; see the module docstring."""
+def load_chat_data(sources: ChatPaperSources, styles: Sequence[str],
+                   cache_dir: Path) -> LoadedData:
+    """Eval and train prompts, SFT corpus and any per-style pairs (see the module docstring),
+    and the tally of the SFT examples left out. Needs no style scorer."""
+    from mobench.sources import check_data_file_keys
     from mobench.task import TaskData
+
+    reads = [(sources.dataset_data_dir, sources.split)]
+    if sources.eval_split:
+        reads.append((sources.dataset_data_dir, sources.eval_split))
+    check_data_file_keys(sources.data_files, reads)
 
     def examples(split: str) -> datasets.Dataset:
         rows = _read(sources.dataset, split, ALPACA_COLUMNS, cache_dir, sources.dataset_config,
-                     sources.dataset_data_dir)
+                     sources.dataset_data_dir, sources=sources)
         return rows.map(alpaca_examples, batched=True, remove_columns=rows.column_names)
 
     train = examples(sources.split)
@@ -217,9 +248,12 @@ def load_chat_data(sources: ChatPaperSources, styles: Sequence[str], cache_dir: 
         if style in styles:
             rows = _read(source, sources.split, PAIR_COLUMNS, cache_dir)
             pairs[style] = rows.select_columns(list(PAIR_COLUMNS))
-    return TaskData(preference_pairs=pairs, eval_prompts=eval_prompts,
+    sft, tally = tally_and_filter(train.map(with_sft_status, batched=True),
+                                  f"{sources.dataset} {sources.split} SFT corpus")
+    data = TaskData(preference_pairs=pairs, eval_prompts=eval_prompts,
                     train_prompts=prompt_table(train["prompt"], sources.n_train_prompts, "alpaca"),
-                    sft_corpus=train)
+                    sft_corpus=sft)
+    return LoadedData(data, (tally,))
 
 
 def scorer_input(kind: ScorerInput) -> PairFormatter:
@@ -235,22 +269,36 @@ def scorer_input(kind: ScorerInput) -> PairFormatter:
     raise ValueError(f"unknown scorer input {kind!r}; choose pair, concatenate or response")
 
 
+class UnconfiguredStyleScorer:
+    """Stands in for the scorer of a style none is configured for: it scores nothing, and its
+    ``unavailable_reason`` lets the harness refuse a run or evaluation before any work."""
+
+    def __init__(self, reason: str) -> None:
+        self.unavailable_reason = reason
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> Any:
+        raise ConfigError(self.unavailable_reason)
+
+
+def missing_scorers_message(missing: Sequence[str]) -> str:
+    return (f"paper-scale chat needs a scorer for every style; none for {', '.join(missing)} "
+            "(the paper's style scorers are not public): set style_scorers of the paper "
+            "sources to (style, hub id or local folder) entries")
+
+
 def style_scorers(sources: ChatPaperSources, styles: Sequence[str]) -> dict[str, Any]:
-    """One lazily loaded scorer per style; a one-line error names styles without a scorer."""
+    """One lazily loaded scorer per style; a style without one gets an
+    :class:`UnconfiguredStyleScorer` whose message names every such style."""
     from mobench.score_models import LazyRewardModelScorer, RewardModelSource
 
     table = style_scorer_table(sources.style_scorers)
     missing = [s for s in styles if s not in table]
-    if missing:
-        raise ConfigError(f"paper-scale chat needs a scorer for every style; none for "
-                          f"{', '.join(missing)} (the paper's style scorers are not public): set "
-                          "style_scorers of the paper sources to (style, hub id or local "
-                          "folder) entries")
     options = reward_model_serving_options(sources)
     return {style: LazyRewardModelScorer(
                 RewardModelSource(table[style].source, "auto",
                                   logit_index=table[style].logit_index, **options),
                 scorer_input(table[style].input))
+            if style in table else UnconfiguredStyleScorer(missing_scorers_message(missing))
             for style in styles}
 
 
@@ -262,8 +310,9 @@ def load_paper(sources: ChatPaperSources, seed: int, cache_dir: Path, *,
     """
     from mobench.task import TaskInstance
 
-    scorers = style_scorers(sources, styles)  # before reading data: a config error fails fast
+    loaded = load_chat_data(sources, styles, Path(cache_dir))
     return TaskInstance(spec=paper_spec(sources, styles=styles, task_name=task_name),
-                        data=load_chat_data(sources, styles, Path(cache_dir)),
-                        scorer_sets={"reward_model": scorers},
-                        load_reference_policy=reference_policy_loader(sources))
+                        data=loaded.data,
+                        scorer_sets={"reward_model": style_scorers(sources, styles)},
+                        load_reference_policy=reference_policy_loader(sources),
+                        extras={DATA_REPORT_KEY: loaded.tallies})

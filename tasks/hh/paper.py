@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobench.data_report import DATA_REPORT_KEY
 from mobench.grids import default_grid
 from mobench.paper.common import reference_policy_loader
 from mobench.paper.pku import (
@@ -49,7 +50,8 @@ def load_paper(sources: PKUSources, seed: int, cache_dir: Path, *,
     """
     from mobench.task import TaskInstance
 
-    return TaskInstance(spec=paper_spec(sources, task_name=task_name),
-                        data=load_pku_data(sources, Path(cache_dir)),
+    loaded = load_pku_data(sources, Path(cache_dir))
+    return TaskInstance(spec=paper_spec(sources, task_name=task_name), data=loaded.data,
                         scorer_sets={"reward_model": beaver_scorers(sources)},
-                        load_reference_policy=reference_policy_loader(sources))
+                        load_reference_policy=reference_policy_loader(sources),
+                        extras={DATA_REPORT_KEY: loaded.tallies})

@@ -12,8 +12,17 @@ Data: every hh-rlhf row is a ``chosen`` and a ``rejected`` dialogue, each a full
 ``"\\n\\nHuman: ... \\n\\nAssistant: ..."`` transcript sharing all but the last assistant turn.
 The raw prompt is the text before the last ``"\\n\\nAssistant:"``; the task's prompt template adds
 that marker back, and the response is the text after it (surrounding whitespace stripped, as a
-policy's decoded answer has none). Rows whose two dialogues do not share a prompt, lack the marker,
-or end in the same response carry no usable preference and are skipped.
+policy's decoded answer has none).
+
+A few rows' two dialogues differ before the last assistant turn: one of them holds an extra
+``"\\n\\nAssistant:"`` (two assistant turns in a row; 5 of the 2312 rows of one real test file).
+The labeller still compared two continuations of one conversation, so such a row is kept: its
+prompt is the dialogue up to the last assistant marker both share, and each response is the rest
+of its dialogue (extra marker included), which is what DPO's reference preprocessing yields (the
+prompt taken from the chosen dialogue, both responses cut after it). Rows are dropped when they
+carry no usable preference: a dialogue without an assistant turn, dialogues that differ in a
+human turn, identical responses. Every repaired and dropped row is counted in the instance's data
+report (printed by ``mobench run``, written into spec.json).
 
 Which rows give which objective's pairs: hh-rlhf's ``helpful-base`` folder (preferences on
 helpfulness) gives the helpful pairs and ``harmless-base`` (preferences on harmlessness, from red
@@ -27,17 +36,30 @@ Ray2333 models (Rewarded Soups', PAMA's RLHF) stays available with ``train.signa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mobench.data_report import (
+    DATA_REPORT_KEY,
+    KEPT,
+    STATUS_COLUMN,
+    RowTally,
+    dropped,
+    repaired,
+    tally_and_filter,
+)
 from mobench.grids import default_grid
 from mobench.paper.common import (
+    LoadedData,
     fill_template,
     prompt_table,
+    read_split,
     reference_policy_loader,
     reward_model_serving_options,
+    sft_response_status,
 )
 from mobench.sources import PaperScaleSettings
 from mobench.specs import Objective, TaskSpec, TrainingSpec
@@ -45,15 +67,22 @@ from mobench.specs import Objective, TaskSpec, TrainingSpec
 if TYPE_CHECKING:
     import datasets
 
-    from mobench.task import TaskData, TaskInstance
+    from mobench.task import TaskInstance
 
 ASSISTANT_MARKER = "\n\nAssistant:"
+HUMAN_MARKER = "\n\nHuman:"
+SHARED_PROMPT_REPAIR = "kept with the prompt both dialogues share (one has an extra assistant turn)"
 HH_RLHF_PROMPT_TEMPLATE = "{prompt}" + ASSISTANT_MARKER
 
 # Provisional normalization bounds, fixed for the task (never per run): the RiC paper's fronts
 # for these two models lie within about -3..3 on both axes.
 HELPFUL_BOUNDS = (-3.0, 3.0)
 HARMLESS_BOUNDS = (-3.0, 3.0)
+# The two models' score (mean, standard deviation) over the HH training responses, published by
+# RiC's author (RiC issue 16); RiC z-normalizes rewards with them. Against the bounds above: a
+# normal distribution of these moments puts 96.7% (helpful) and 83.8% (harmless) of its mass
+# inside them; the harmless low tail below -3 is where they clip.
+RAY2333_HH_TRAIN_STATISTICS = {"helpful": (-0.015, 1.407), "harmless": (-0.947, 1.920)}
 
 
 @dataclass(frozen=True)
@@ -100,25 +129,64 @@ def split_dialogue(text: str) -> tuple[str, str]:
     return prompt, text[cut + len(ASSISTANT_MARKER):].strip()
 
 
-def hh_rlhf_pairs(batch: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """Batched hh-rlhf rows to ``prompt``/``chosen``/``rejected``; unusable rows are skipped."""
-    out: dict[str, list[str]] = {"prompt": [], "chosen": [], "rejected": []}
+def shared_prompt(chosen_text: str, rejected_text: str) -> str | None:
+    """The prompt of two dialogues that differ before their last assistant turn: the text before
+    the last ``"\\n\\nAssistant:"`` both share, provided what follows it holds no human turn (the
+    dialogues then differ only in assistant turns); None otherwise."""
+    shared = len(os.path.commonprefix([chosen_text, rejected_text]))
+    cut = chosen_text.rfind(ASSISTANT_MARKER, 0, shared)
+    if cut <= 0 or not chosen_text[:cut].strip():
+        return None
+    rest = cut + len(ASSISTANT_MARKER)
+    if HUMAN_MARKER in chosen_text[rest:] or HUMAN_MARKER in rejected_text[rest:]:
+        return None
+    return chosen_text[:cut]
+
+
+def hh_rlhf_comparison(chosen_text: str, rejected_text: str) -> tuple[str, str, str, str]:
+    """``(prompt, chosen, rejected, row_status)`` of one hh-rlhf row (see the module docstring
+    for the rows repaired and dropped; a dropped row's texts are empty)."""
+    try:
+        prompt, chosen = split_dialogue(chosen_text)
+        other_prompt, rejected = split_dialogue(rejected_text)
+    except ValueError:
+        return "", "", "", dropped("a dialogue without an assistant turn")
+    status = KEPT
+    if prompt != other_prompt:
+        shared = shared_prompt(chosen_text, rejected_text)
+        if shared is None:
+            return "", "", "", dropped("dialogues that differ in a human turn")
+        prompt, status = shared, repaired(SHARED_PROMPT_REPAIR)
+        chosen = chosen_text[len(shared) + len(ASSISTANT_MARKER):].strip()
+        rejected = rejected_text[len(shared) + len(ASSISTANT_MARKER):].strip()
+    if chosen == rejected:
+        return "", "", "", dropped("identical responses")
+    return prompt, chosen, rejected, status
+
+
+def hh_rlhf_rows(batch: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Batched hh-rlhf rows to ``prompt``/``chosen``/``rejected`` with each row's status."""
+    out: dict[str, list[str]] = {"prompt": [], "chosen": [], "rejected": [], STATUS_COLUMN: []}
     for chosen_text, rejected_text in zip(batch["chosen"], batch["rejected"], strict=True):
-        try:
-            prompt, chosen = split_dialogue(chosen_text)
-            other_prompt, rejected = split_dialogue(rejected_text)
-        except ValueError:
-            continue
-        if prompt != other_prompt or chosen == rejected:
-            continue
-        out["prompt"].append(prompt)
-        out["chosen"].append(chosen)
-        out["rejected"].append(rejected)
+        for name, value in zip(("prompt", "chosen", "rejected", STATUS_COLUMN),
+                               hh_rlhf_comparison(chosen_text, rejected_text), strict=True):
+            out[name].append(value)
     return out
 
 
+def hh_rlhf_pairs(batch: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Batched hh-rlhf rows to ``prompt``/``chosen``/``rejected``; unusable rows are left out."""
+    rows = hh_rlhf_rows(batch)
+    keep = [not status.startswith("dropped") for status in rows.pop(STATUS_COLUMN)]
+    return {name: [v for v, k in zip(values, keep, strict=True) if k]
+            for name, values in rows.items()}
+
+
 def pairs_to_sft(batch: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    return {"prompt": list(batch["prompt"]), "response": list(batch["chosen"])}
+    """Pairs to ``prompt``/``response`` (the chosen one), empty and placeholder responses
+    marked dropped."""
+    return {"prompt": list(batch["prompt"]), "response": list(batch["chosen"]),
+            STATUS_COLUMN: [sft_response_status(r) for r in batch["chosen"]]}
 
 
 def hh_rlhf_objectives() -> tuple[Objective, Objective]:
@@ -142,23 +210,33 @@ def paper_spec(sources: HHRLHFPaperSources, *, task_name: str) -> TaskSpec:
                     training=PAPER_TRAINING)
 
 
-def load_hh_rlhf_data(sources: HHRLHFPaperSources, cache_dir: Path) -> TaskData:
+def load_hh_rlhf_data(sources: HHRLHFPaperSources, cache_dir: Path) -> LoadedData:
+    """Pairs per objective, SFT corpus, train and eval prompts, and the tallies of the rows
+    repaired or dropped from each table."""
     import datasets
 
     from mobench.errors import SourceUnavailableError
-    from mobench.sources import load_dataset_split
+    from mobench.sources import check_data_file_keys
     from mobench.task import TaskData
 
+    folders = (sources.helpful_data_dir, sources.harmless_data_dir)
+    check_data_file_keys(sources.data_files, [(folder, split) for folder in folders
+                                              for split in (sources.train_split,
+                                                            sources.eval_split)])
+    tallies: list[RowTally] = []
+
     def pairs(data_dir: str, split: str) -> datasets.Dataset:
-        rows = load_dataset_split(sources.dataset, split, data_dir=data_dir,
-                                  cache_dir=cache_dir / "datasets")
+        rows = read_split(sources, sources.dataset, split, cache_dir, data_dir=data_dir)
         missing = [c for c in ("chosen", "rejected") if c not in rows.column_names]
         if missing:
             raise SourceUnavailableError(f"dataset {sources.dataset!r} ({data_dir}, {split}) "
                                          f"lacks the hh-rlhf columns {', '.join(missing)}")
         if split == sources.train_split and sources.max_train_rows:
             rows = rows.select(range(min(sources.max_train_rows, len(rows))))
-        converted = rows.map(hh_rlhf_pairs, batched=True, remove_columns=rows.column_names)
+        converted, tally = tally_and_filter(
+            rows.map(hh_rlhf_rows, batched=True, remove_columns=rows.column_names),
+            f"{sources.dataset} {data_dir}/{split} pairs")
+        tallies.append(tally)
         if len(rows) and not len(converted):
             raise SourceUnavailableError(f"no row of dataset {sources.dataset!r} ({data_dir}, "
                                          f"{split}) is an hh-rlhf comparison of two dialogues")
@@ -169,11 +247,16 @@ def load_hh_rlhf_data(sources: HHRLHFPaperSources, cache_dir: Path) -> TaskData:
     test_prompts = [*pairs(sources.helpful_data_dir, sources.eval_split)["prompt"],
                     *pairs(sources.harmless_data_dir, sources.eval_split)["prompt"]]
     both = datasets.concatenate_datasets([helpful, harmless])
-    return TaskData(preference_pairs={"helpful": helpful, "harmless": harmless},
+    sft, sft_tally = tally_and_filter(
+        both.map(pairs_to_sft, batched=True, remove_columns=both.column_names),
+        f"{sources.dataset} {sources.train_split} SFT corpus (chosen responses)")
+    tallies.append(sft_tally)
+    data = TaskData(preference_pairs={"helpful": helpful, "harmless": harmless},
                     eval_prompts=prompt_table(test_prompts, sources.n_eval_prompts, "hh-rlhf"),
-                    train_prompts=prompt_table(both["prompt"], sources.n_train_prompts, "hh-rlhf"),
-                    sft_corpus=both.map(pairs_to_sft, batched=True,
-                                        remove_columns=both.column_names))
+                    train_prompts=prompt_table(both["prompt"], sources.n_train_prompts,
+                                               "hh-rlhf"),
+                    sft_corpus=sft)
+    return LoadedData(data, tuple(tallies))
 
 
 def ray2333_input(prompt: str, response: str) -> tuple[str, str]:
@@ -200,7 +283,8 @@ def load_paper(sources: HHRLHFPaperSources, seed: int, cache_dir: Path, *,
     """
     from mobench.task import TaskInstance
 
-    return TaskInstance(spec=paper_spec(sources, task_name=task_name),
-                        data=load_hh_rlhf_data(sources, Path(cache_dir)),
+    loaded = load_hh_rlhf_data(sources, Path(cache_dir))
+    return TaskInstance(spec=paper_spec(sources, task_name=task_name), data=loaded.data,
                         scorer_sets={"reward_model": ray2333_scorers(sources)},
-                        load_reference_policy=reference_policy_loader(sources))
+                        load_reference_policy=reference_policy_loader(sources),
+                        extras={DATA_REPORT_KEY: loaded.tallies})

@@ -13,7 +13,8 @@ so that the set covers every objective (the paper trains on it the same way).
 
 Data, prompts and templates are PKU-SafeRLHF's, as for ``hh`` (see :mod:`mobench.paper.pku`);
 conciseness has no preference pairs of its own in PKU-SafeRLHF, so methods that need pairs get
-pairs built from the same rows, the shorter response preferred (ties dropped).
+pairs built from the same rows, the shorter response preferred (ties dropped, and counted in the
+data report with the rows PKU's own loader drops).
 
 Training signal: PPO (RLHF), the paper's HHC setting; DPO on the pairs above stays available with
 ``train.signal=dpo``.
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mobench.data_report import DATA_REPORT_KEY, RowTally
 from mobench.grids import default_grid
 from mobench.miniature.conciseness import (
     check_conciseness_parameters,
@@ -151,13 +153,18 @@ def load_paper(sources: HHCPaperSources, seed: int, cache_dir: Path, *,
     """The paper-scale HHC instance; the reward models load when first used."""
     from mobench.task import TaskData, TaskInstance
 
-    hh_data = load_pku_data(sources, Path(cache_dir))
+    loaded = load_pku_data(sources, Path(cache_dir))
+    hh_data = loaded.data
     concise = ConcisenessScorer(sources.length_tokenizer or sources.policy, concise_c,
                                 concise_rmax, trust_remote_code=sources.trust_remote_code)
     helpful_pairs = hh_data.preference_pairs["helpful"]
     concise_pairs = helpful_pairs.map(shorter_preferred, batched=True,
                                       fn_kwargs={"tokenizer": concise.tokenizer},
                                       remove_columns=helpful_pairs.column_names)
+    ties = len(helpful_pairs) - len(concise_pairs)
+    concise_tally = RowTally(source=f"{sources.dataset} {sources.train_split} concise pairs "
+                             "(from the helpful pairs)", rows=len(helpful_pairs),
+                             dropped={"responses of equal length": ties} if ties else {})
     data = TaskData(preference_pairs={**hh_data.preference_pairs, "concise": concise_pairs},
                     eval_prompts=hh_data.eval_prompts, train_prompts=hh_data.train_prompts,
                     sft_corpus=hh_data.sft_corpus)
@@ -165,5 +172,6 @@ def load_paper(sources: HHCPaperSources, seed: int, cache_dir: Path, *,
     return TaskInstance(spec=paper_spec(sources, concise_c=concise_c, concise_rmax=concise_rmax,
                                         task_name=task_name),
                         data=data, scorer_sets={"reward_model": scorers},
-                        load_reference_policy=reference_policy_loader(sources))
+                        load_reference_policy=reference_policy_loader(sources),
+                        extras={DATA_REPORT_KEY: (*loaded.tallies, concise_tally)})
 

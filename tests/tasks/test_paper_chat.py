@@ -70,9 +70,14 @@ def test_spec_for_any_style_list() -> None:
 
 
 def test_missing_style_scorer_is_a_one_line_config_error(tmp_path: Path) -> None:
-    sources = ChatPaperSources(style_scorers={"helpful": "a/b"})
+    from mobench.runner import check_scorers_ready
+
+    write_alpaca_dataset(tmp_path / "alpaca")
+    sources = ChatPaperSources(dataset=str(tmp_path / "alpaca"), n_eval_prompts=4,
+                               style_scorers={"helpful": "a/b"})
+    instance = load_paper(sources, 0, tmp_path / "cache", styles=STYLES, task_name="chat3")
     with pytest.raises(ConfigError, match="humorous, philosophical") as error:
-        load_paper(sources, 0, tmp_path, styles=STYLES, task_name="chat3")
+        check_scorers_ready(instance)  # what run and eval do before any work
     assert "\n" not in str(error.value) and "not public" in str(error.value)
 
 
