@@ -31,7 +31,7 @@ from typing import Any, Literal
 from mobench import store
 from mobench.errors import ConfigError, MobenchError
 from mobench.progress import progress
-from mobench.runspec import default_run_folder, resolve_run_spec
+from mobench.runspec import default_run_folder, resolve_run_spec, task_spec
 
 Executor = Literal["local", "slurm", "submitit-local"]
 EXECUTORS: tuple[str, ...] = ("local", "slurm", "submitit-local")
@@ -72,6 +72,9 @@ class SweepJob:
         resume: the folder holds an interrupted run to continue.
         threads: torch threads for the worker (0: leave torch's default).
         device: ``auto``, ``cpu`` or ``cuda``.
+        objectives: the task's number of objectives, the local executor's guess of a run's
+            size (runs with more objectives start first, so the pool does not end on one long
+            run while the other workers idle).
     """
 
     method: str
@@ -84,6 +87,7 @@ class SweepJob:
     resume: bool
     threads: int = 0
     device: str = "auto"
+    objectives: int = 0
 
     @property
     def label(self) -> str:
@@ -170,11 +174,12 @@ def plan_sweep(methods: Sequence[str], tasks: Sequence[str], seeds: Sequence[int
                 spec = resolve_run_spec(method, task, scale=scale, seed=seed,
                                         config_file=config_file or None, overrides=usable)
                 folder = default_run_folder(spec, root)
+                n_objectives = len(task_spec(spec).objectives)
                 planned.append(SweepJob(
                     method=method, task=task, seed=seed, scale=spec.scale, overrides=usable,
                     config_file=config_file, folder=str(folder),
                     resume=(folder / store.SPEC_FILE).exists(), threads=threads,
-                    device=device))
+                    device=device, objectives=n_objectives))
     return planned
 
 
@@ -247,21 +252,50 @@ def run_sweep(jobs: Sequence[SweepJob], *, executor: Executor = "local", workers
             bar.update(1)
 
         if executor == "local":
-            _run_local(todo, workers, finished)
+            _run_local(sorted(todo, key=lambda item: -item[1].objectives), workers, finished)
         else:
             _run_submitit(todo, executor, slurm, submitit_folder, finished)
     return SweepSummary([outcomes[i] for i in range(len(jobs))])
 
 
+def run_job_here(job: SweepJob, environ: dict[str, str], cwd: str) -> SweepOutcome:
+    """:func:`run_job` in the environment and working folder the sweep was started from."""
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    return run_job(job)
+
+
+def worker_context(jobs: Sequence[SweepJob]) -> multiprocessing.context.BaseContext:
+    """Fresh worker processes that need not import torch, transformers and the runs' methods
+    and tasks again: forked from a server process that imported them once (about 7 s of CPU
+    saved per run on two cores), or spawned where there is no fork (Windows). The server keeps
+    the environment and folder it started in, so each run is handed the sweep's own
+    (:func:`run_job_here`)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    from mobench import registry
+
+    context = multiprocessing.get_context("forkserver")
+    modules = {"mobench.runner"}
+    for job in jobs:
+        for kind, name in ((registry.methods, job.method), (registry.tasks, job.task)):
+            if name in kind:
+                modules.add(kind.get(name).__module__)
+    # importing torch starts no threads, so forking after it is safe; CUDA is never touched here
+    context.set_forkserver_preload(sorted(modules))
+    return context
+
+
 def _run_local(todo: Sequence[tuple[int, SweepJob]], workers: int,
                finished: Callable[[int, SweepOutcome], None]) -> None:
-    """Run in a pool of spawned processes, one fresh process per run, at most ``workers`` in
-    flight. A worker killed from outside (out of memory, a signal) breaks the whole pool and
-    fails every run in flight with it; those runs are then tried once more, each alone in a
-    pool of its own (they resume from what they had written), so only the run that killed its
-    worker is reported failed and the sweep goes on."""
+    """Run in a pool of fresh worker processes (:func:`worker_context`), one per run, at most
+    ``workers`` in flight. A worker killed from outside (out of memory, a signal) breaks the
+    whole pool and fails every run in flight with it; those runs are then tried once more, each
+    alone in a pool of its own (they resume from what they had written), so only the run that
+    killed its worker is reported failed and the sweep goes on."""
     queue = collections.deque(todo)
-    context = multiprocessing.get_context("spawn")
+    context = worker_context([job for _, job in todo])
 
     def pool(size: int) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(max_workers=size, mp_context=context,
@@ -274,7 +308,8 @@ def _run_local(todo: Sequence[tuple[int, SweepJob]], workers: int,
             while queue or flying:
                 while queue and len(flying) < max(1, workers) and not suspects:
                     index, job = queue.popleft()
-                    flying[executor.submit(run_job, job)] = (index, job)
+                    flying[executor.submit(run_job_here, job, dict(os.environ),
+                                           os.getcwd())] = (index, job)
                 if not flying:
                     break
                 done, _ = concurrent.futures.wait(flying,
@@ -291,7 +326,8 @@ def _run_local(todo: Sequence[tuple[int, SweepJob]], workers: int,
         for index, job in suspects:
             with pool(1) as alone:
                 try:
-                    finished(index, alone.submit(run_job, job).result())
+                    finished(index, alone.submit(run_job_here, job, dict(os.environ),
+                                                 os.getcwd()).result())
                 except concurrent.futures.process.BrokenProcessPool as error:
                     finished(index, SweepOutcome(job, "failed", 0.0,
                                                  f"the worker process died: {error}"))

@@ -1,0 +1,94 @@
+"""Every built-in method on every tiny task, in a micro configuration, checked against the
+committed baseline ``tests/baselines/micro.json``; and the check catches a deliberately broken
+method.
+
+The micro configuration (30 steps, grids of at most 11 points, 8 prompts) is a regression guard,
+not a measurement: it runs every method's whole path (training signal, adapters, serving,
+evaluation, metrics) in minutes. 11 evaluated points and DPS/MODPO grids of 10 are the smallest
+that hold chat10's ten vertices (and, for the evaluation, its centre); the 3-to-5-objective
+tasks get the finest lattice that fits (hhc, chat3, chat4: 10 points; chat5: its 5 vertices). Same seed, same numbers on one machine; the baseline's tolerances
+(``tolerances`` in the file) absorb the float differences between CPU models, which can flip a
+sampled token. To rewrite the baseline deliberately after a change that moves the numbers:
+
+    mobench sweep --methods builtin --tasks hh,hhc,chat3,chat4,chat5,chat10 --seeds 0 \\
+        --jobs 2 --output runs/micro <the MICRO overrides below>
+    mobench check runs/micro --baseline tests/baselines/micro.json --update
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mobench import registry
+from mobench.leaderboard.check import check, read_baseline
+from mobench.results import read_result
+from mobench.sweep import plan_sweep, run_sweep
+
+BASELINE = Path(__file__).parent / "baselines" / "micro.json"
+MICRO = ["eval.max_prompts=8", "eval.grid_points=11", "eval.n_bootstrap=20",
+         "method.train.steps=30", "method.train.batch_size=8",
+         "method.train.ppo.rollout_prompts=16", "method.grid_points=10"]
+
+
+def builtin_methods() -> list[str]:
+    return [e.name for e in registry.methods.entries()
+            if e.target.__module__.startswith("mobench.methods")]
+
+
+def tiny_tasks() -> list[str]:
+    return [e.name for e in registry.tasks.entries()
+            if e.target.__module__.startswith("mobench.tasks") and "tiny" in e.target.scales]
+
+
+@pytest.fixture(scope="module")
+def micro_runs(tmp_path_factory: pytest.TempPathFactory, tiny_cache: Path) -> Path:
+    root = tmp_path_factory.mktemp("micro")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOBENCH_CACHE", str(tiny_cache))
+        patch.setenv("CI", "true")
+        jobs = plan_sweep(builtin_methods(), tiny_tasks(), [0], scale="tiny", root=root,
+                          overrides=MICRO, jobs=2)
+        summary = run_sweep(jobs, workers=2)
+    assert not summary.failed, summary.format()
+    return root
+
+
+def test_the_baseline_covers_every_builtin_method_on_every_tiny_task():
+    keys = set(read_baseline(BASELINE)["runs"])
+    covered = {(key.split("/")[0], key.split("/")[2]) for key in keys}
+    missing = [(m, t) for m in builtin_methods() for t in tiny_tasks() if (m, t) not in covered]
+    assert not missing, f"no baseline entry for {missing}"
+
+
+def test_every_micro_run_matches_the_baseline(micro_runs):
+    results = [read_result(p.parent) for p in micro_runs.rglob("metrics.json")]
+    assert len(results) == len(builtin_methods()) * len(tiny_tasks())
+    problems = check(read_baseline(BASELINE), results)
+    assert not problems, "\n".join(p.format() for p in problems)
+
+
+def test_the_check_catches_a_deliberately_broken_method(micro_runs, tiny_cache, tmp_path,
+                                                        monkeypatch):
+    """Panacea with its DPO loss turned upside down (it learns to prefer the rejected answers),
+    run under the same key as its baseline entry, must fail the check."""
+    from mobench.engine import dpo
+    from mobench.sweep import run_job
+
+    original = dpo.dpo_loss
+
+    def inverted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loss, metrics = original(*args, **kwargs)
+        return -loss, metrics
+
+    monkeypatch.setattr(dpo, "dpo_loss", inverted)
+    monkeypatch.setenv("MOBENCH_CACHE", str(tiny_cache))
+    monkeypatch.setenv("CI", "true")
+    jobs = plan_sweep(builtin_methods(), ["hh"], [0], scale="tiny", root=tmp_path,
+                      overrides=MICRO)
+    (job,) = [j for j in jobs if j.method == "panacea"]  # with the overrides the sweep gave it
+    assert run_job(job).status == "done"  # in this process, with the broken loss
+    problems = check(read_baseline(BASELINE), [read_result(Path(job.folder))])
+    moved = [p for p in problems if "moved" in p.message]
+    assert moved and all(p.run.startswith("panacea/") for p in moved)
