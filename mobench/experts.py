@@ -92,7 +92,8 @@ def train_objective_experts(context: FitContext, train: TrainingConfig, lora: Lo
     """One expert per objective of the task (see the module docstring for where each comes
     from); returns them on one model, none active for training."""
     spec = context.task.spec
-    model, tokenizer = context.reference_policy()
+    reference, tokenizer = context.reference_policy()
+    model: Any = reference  # a peft model once the first expert is on it
     names: list[str] = []
     for index, objective in enumerate(spec.objective_names):
         name = expert_name(objective)

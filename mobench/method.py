@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from mobench.cost import CostMeter, CountingScorer
 from mobench.policy import SteerablePolicy
@@ -56,7 +56,7 @@ class FitContext:
         """A fresh copy of the task's reference policy (model, tokenizer) on :attr:`device`."""
         model, tokenizer = self.task.load_reference_policy()
         if self.device != "cpu":
-            model = model.to(self.device)
+            model = cast(Any, model).to(self.device)
         return model, tokenizer
 
     def save_cost(self) -> None:

@@ -16,7 +16,18 @@ TASKS=${TASKS:-hh,hhc,chat3,chat10}
 SEEDS=${SEEDS:-0,1,2}
 export CI=${CI:-true}
 
-mobench sweep --methods builtin --tasks "$TASKS" --seeds "$SEEDS" --jobs "$JOBS" --output "$RUNS"
+# One seed at a time, so that a regeneration stopped part-way already holds whole seeds; a failed
+# run does not stop the other seeds, and the script stops before the report (run it again: the
+# failed runs resume).
+failed=0
+for seed in ${SEEDS//,/ }; do
+  mobench sweep --methods builtin --tasks "$TASKS" --seeds "$seed" --jobs "$JOBS" \
+    --output "$RUNS" || failed=1
+done
+if [ "$failed" != 0 ]; then
+  echo "regenerate: some runs failed (see above); run this script again to retry them" >&2
+  exit 1
+fi
 mobench report "$RUNS" --csv reports --markdown reports --figures reports \
   --html reports/leaderboard.html
 if [ "${UPDATE:-0}" = "1" ]; then

@@ -6,9 +6,10 @@ The micro configuration (30 steps, grids of at most 11 points, 8 prompts) is a r
 not a measurement: it runs every method's whole path (training signal, adapters, serving,
 evaluation, metrics) in minutes. 11 evaluated points and DPS/MODPO grids of 10 are the smallest
 that hold chat10's ten vertices (and, for the evaluation, its centre); the 3-to-5-objective
-tasks get the finest lattice that fits (hhc, chat3, chat4: 10 points; chat5: its 5 vertices). Same seed, same numbers on one machine; the baseline's tolerances
-(``tolerances`` in the file) absorb the float differences between CPU models, which can flip a
-sampled token. To rewrite the baseline deliberately after a change that moves the numbers:
+tasks get the finest lattice that fits (hhc, chat3, chat4: 10 points; chat5: its 5 vertices).
+Same seed, same numbers on one machine; the baseline's tolerances (``tolerances`` in the file)
+absorb the float differences between CPU models, which can flip a sampled token. To rewrite the
+baseline deliberately after a change that moves the numbers:
 
     mobench sweep --methods builtin --tasks hh,hhc,chat3,chat4,chat5,chat10 --seeds 0 \\
         --jobs 2 --output runs/micro <the MICRO overrides below>

@@ -41,8 +41,9 @@ def _check(model: PeftModel, experts: Sequence[str], weights: Sequence[float]) -
     if missing:
         raise ValueError(f"no adapter named {missing[0]!r}; the model has "
                          f"{sorted(model.peft_config)}")
-    ranks = {model.peft_config[e].r for e in experts}
-    alphas = {model.peft_config[e].lora_alpha for e in experts}
+    configs = [cast(Any, model.peft_config[e]) for e in experts]  # LoraConfigs
+    ranks = {config.r for config in configs}
+    alphas = {config.lora_alpha for config in configs}
     if len(ranks) != 1 or len(alphas) != 1:
         raise ValueError("the experts must share one rank and alpha to be combined")
 
@@ -115,7 +116,7 @@ class PerRowMixture:
         with ExitStack() as stack:
             stack.enter_context(cast(Any, self.model).disable_adapter())
             for layer in self.layers:
-                handle = layer.register_forward_hook(self._add_mixture)
+                handle = cast(Any, layer).register_forward_hook(self._add_mixture)
                 stack.callback(handle.remove)
             try:
                 yield

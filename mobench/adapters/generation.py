@@ -12,7 +12,7 @@ Each is one call of :func:`mobench.policy.generate_texts`: left-padded, seeded, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from mobench.specs import DecodingConfig
 
 if TYPE_CHECKING:
     from peft import PeftModel
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 def generate_at_preferences(model: nn.Module, tokenizer: PreTrainedTokenizerBase,
@@ -57,7 +57,8 @@ def generate_with_adapters(model: PeftModel, tokenizer: PreTrainedTokenizerBase,
     if unknown:
         raise ValueError(f"no adapter named {unknown[0]!r}; the model has "
                          f"{sorted(model.peft_config)}")
-    return generate_texts(model, tokenizer, prompts, decoding, seed, adapter_names=list(adapters))
+    return generate_texts(cast("PreTrainedModel", model), tokenizer, prompts, decoding, seed,
+                          adapter_names=list(adapters))
 
 
 def generate_mixture(mixture: PerRowMixture, tokenizer: PreTrainedTokenizerBase,
@@ -69,4 +70,5 @@ def generate_mixture(mixture: PerRowMixture, tokenizer: PreTrainedTokenizerBase,
         raise ValueError(f"{len(prompts)} prompts need ({len(prompts)}, m) weights, got "
                          f"{tuple(rows.shape)}")
     with mixture.rows(rows):
-        return generate_texts(mixture.model, tokenizer, prompts, decoding, seed)
+        return generate_texts(cast("PreTrainedModel", mixture.model), tokenizer, prompts, decoding,
+                              seed)

@@ -102,7 +102,7 @@ def activate_adapter(model: PeftModel, name: str, *, trainable: bool = True) -> 
     """Make ``name`` the active adapter (and the only trainable one, unless ``trainable=False``)."""
     if name not in model.peft_config:
         raise ValueError(f"no adapter named {name!r}; the model has {sorted(model.peft_config)}")
-    model.base_model.set_adapter(name, inference_mode=not trainable)
+    cast(Any, model.base_model).set_adapter(name, inference_mode=not trainable)
     model.active_adapter = name
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -89,9 +89,10 @@ def train_on_task(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
                          f"{len(objectives)} objectives")
     signal = resolve_signal(config.signal, spec.training, f"task {spec.name!r}")
     loop = config.loop(seed, progress_desc)
-    common = dict(work_dir=Path(work_dir), format_prompt=spec.format_prompt, optim=config.optim,
-                  loop=loop, preferences=strategy.sampler, apply_preferences=strategy.apply,
-                  deepspeed=config.deepspeed, meter=meter, counts_as=counts_as)
+    common: dict[str, Any] = dict(
+        work_dir=Path(work_dir), format_prompt=spec.format_prompt, optim=config.optim, loop=loop,
+        preferences=strategy.sampler, apply_preferences=strategy.apply,
+        deepspeed=config.deepspeed, meter=meter, counts_as=counts_as)
     if signal != "ppo" and strategy.combine_advantages is not None:
         raise ConfigError(f"an advantage combiner needs the ppo signal, not {signal!r}")
     if signal == "dpo":

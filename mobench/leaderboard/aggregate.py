@@ -217,7 +217,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def _mean_dicts(values: Sequence[Mapping[str, float | None]]) -> dict[str, float | None]:
-    return {name: _mean([v[name] for v in values if v[name] is not None]) for name in METRICS}
+    return {name: _mean([x for v in values if (x := v[name]) is not None]) for name in METRICS}
 
 
 def _mean_fields(records: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> dict[str, float]:
