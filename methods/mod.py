@@ -15,26 +15,14 @@ passes per token over an m-times expanded batch, counted in the evaluation cost
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from mobench.adapters import LoRASettings, load_adapters, save_adapters
-from mobench.decoding import generate_expert_mixture
+from mobench.adapters import LoRASettings
 from mobench.engine import TrainingConfig
 from mobench.experts import train_objective_experts
 from mobench.method import FitContext
-from mobench.policies import ADAPTERS_DIR, POLICY_FILE, read_policy_file
-from mobench.policy import Generation
-from mobench.specs import DecodingConfig, TaskSpec
-
-if TYPE_CHECKING:
-    from peft import PeftModel
-    from transformers import PreTrainedTokenizerBase
+from mobench.policies import ExpertLogitMixturePolicy
 
 
 @dataclass(frozen=True)
@@ -51,42 +39,6 @@ class MODConfig:
     train: TrainingConfig = field(default_factory=TrainingConfig)
     lora: LoRASettings = field(default_factory=LoRASettings)
     reuse_experts: bool = True
-
-
-class ExpertLogitMixturePolicy:
-    """Per-objective expert adapters whose next-token scores are mixed with each row's λ."""
-
-    kind = "expert-logit-mixture"
-
-    def __init__(self, method: str, model: PeftModel, tokenizer: PreTrainedTokenizerBase,
-                 spec: TaskSpec, experts: Sequence[str]) -> None:
-        if len(experts) != len(spec.objectives):
-            raise ValueError(f"{len(experts)} experts for {len(spec.objectives)} objectives")
-        self.method = method
-        self.model = model
-        self.tokenizer = tokenizer
-        self.spec = spec
-        self.experts = list(experts)
-
-    def generate(self, prompts: Sequence[str], preferences: np.ndarray, decoding: DecodingConfig,
-                 seed: int) -> list[Generation]:
-        texts = [self.spec.format_prompt(p) for p in prompts]
-        return generate_expert_mixture(self.model, self.tokenizer, texts, self.experts,
-                                       np.asarray(preferences), decoding, seed)
-
-    def save(self, directory: Path) -> None:
-        save_adapters(self.model, directory / ADAPTERS_DIR, self.experts)
-        (directory / POLICY_FILE).write_text(json.dumps({
-            "method": self.method, "kind": self.kind, "task": self.spec.name,
-            "objectives": list(self.spec.objective_names), "experts": self.experts}, indent=2),
-            encoding="utf-8")
-
-    @classmethod
-    def load(cls, method: str, directory: Path, context: FitContext) -> ExpertLogitMixturePolicy:
-        saved = read_policy_file(directory, method, cls.kind)
-        model, tokenizer = context.reference_policy()
-        peft_model = load_adapters(model, directory / ADAPTERS_DIR, saved["experts"])
-        return cls(method, peft_model, tokenizer, context.task.spec, saved["experts"])
 
 
 class MODMethod:

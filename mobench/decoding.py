@@ -32,7 +32,12 @@ import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
 from mobench.cost import count_generated_tokens
-from mobench.policy import Generation, generation_from_ids, left_padded_batch
+from mobench.policy import (
+    Generation,
+    generation_from_ids,
+    left_padded_batch,
+    seeded_inference,
+)
 from mobench.specs import DecodingConfig
 
 if TYPE_CHECKING:
@@ -156,32 +161,24 @@ def generate_expert_mixture(model: PeftModel, tokenizer: PreTrainedTokenizerBase
     batch = left_padded_batch(tokenizer, texts, device)
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     warpers = sampling_warpers(decoding)
-    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-        torch.manual_seed(seed)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                mixture = ExpertMixtureScores(model, experts, rows.to(device))
-                scores = mixture.prefill(batch["input_ids"], batch["attention_mask"])
-                sequence = batch["input_ids"]
-                unfinished = torch.ones(len(texts), dtype=torch.long, device=device)
-                for step in range(decoding.max_new_tokens):
-                    scores = warpers(cast(torch.LongTensor, sequence), scores)
-                    if decoding.do_sample:
-                        probabilities = torch.softmax(scores, dim=-1)
-                        chosen = torch.multinomial(probabilities, num_samples=1).squeeze(1)
-                    else:
-                        chosen = torch.argmax(scores, dim=-1)
-                    # a finished row gets padding, as in generate
-                    chosen = chosen * unfinished + pad * (1 - unfinished)
-                    sequence = torch.cat([sequence, chosen[:, None]], dim=-1)
-                    unfinished = unfinished * (chosen != eos).long()
-                    if not bool(unfinished.any()) or step + 1 == decoding.max_new_tokens:
-                        break
-                    scores = mixture.extend(chosen)
-        finally:
-            model.train(was_training)
+    with seeded_inference(model, seed):
+        mixture = ExpertMixtureScores(model, experts, rows.to(device))
+        scores = mixture.prefill(batch["input_ids"], batch["attention_mask"])
+        sequence = batch["input_ids"]
+        unfinished = torch.ones(len(texts), dtype=torch.long, device=device)
+        for step in range(decoding.max_new_tokens):
+            scores = warpers(cast(torch.LongTensor, sequence), scores)
+            if decoding.do_sample:
+                probabilities = torch.softmax(scores, dim=-1)
+                chosen = torch.multinomial(probabilities, num_samples=1).squeeze(1)
+            else:
+                chosen = torch.argmax(scores, dim=-1)
+            chosen = chosen * unfinished + pad * (1 - unfinished)  # finished rows get padding
+            sequence = torch.cat([sequence, chosen[:, None]], dim=-1)
+            unfinished = unfinished * (chosen != eos).long()
+            if not bool(unfinished.any()) or step + 1 == decoding.max_new_tokens:
+                break
+            scores = mixture.extend(chosen)
     new_tokens = sequence[:, batch["input_ids"].shape[1]:]
     generations = [generation_from_ids(row.tolist(), tokenizer) for row in new_tokens]
     count_generated_tokens(sum(g.n_tokens for g in generations), models_per_token=len(experts))

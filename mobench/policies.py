@@ -5,10 +5,12 @@
   of a batch is answered by its own adapter in one generate call (peft's mixed-adapter batches).
 - :class:`ExpertMixturePolicy`: per-objective experts combined with the row's λ (Rewarded Soups'
   ``factors`` or ``delta``), a whole front in one generate call.
+- :class:`ExpertLogitMixturePolicy`: the same experts mixed at decoding instead, next-token
+  log-probs weighted by the row's λ (MOD; :mod:`mobench.decoding`).
 - :class:`SingleAdapterPolicy`: one adapter that answers every preference alike (a method that
   yields one policy, not a front: PAMA).
 
-Both save their adapters in peft's format (safetensors, one folder each) and a small JSON file,
+Each saves their adapters in peft's format (safetensors, one folder each) and a small JSON file,
 and load back onto a fresh copy of the task's reference policy.
 
 Each can be served elsewhere at one fixed λ (``mobench export``, :mod:`mobench.export`):
@@ -36,6 +38,7 @@ from mobench.adapters import (
     save_adapters,
 )
 from mobench.adapters import merge as combine_experts
+from mobench.decoding import generate_expert_mixture
 from mobench.errors import RunFolderError
 from mobench.policy import Generation
 from mobench.serving import nearest_served
@@ -58,6 +61,26 @@ def write_adapter_export(model: PeftModel, name: str, directory: Path, merge: bo
         merged_with(model, name).save_pretrained(str(directory))
     else:
         export_adapter(model, name, directory)
+
+
+def save_adapter_policy(directory: Path, model: PeftModel, names: Sequence[str], method: str,
+                        kind: str, spec: TaskSpec, **fields: Any) -> None:
+    """Save the adapters ``names`` in peft's format and the policy's JSON (method, kind, task,
+    objectives and ``fields``)."""
+    save_adapters(model, directory / ADAPTERS_DIR, names)
+    (directory / POLICY_FILE).write_text(json.dumps({
+        "method": method, "kind": kind, "task": spec.name,
+        "objectives": list(spec.objective_names), **fields}, indent=2), encoding="utf-8")
+
+
+def load_adapter_policy(directory: Path, method: str, kind: str, context: FitContext,
+                        field: str) -> tuple[dict[str, Any], PeftModel, PreTrainedTokenizerBase]:
+    """(the saved JSON, the adapters its ``field`` names, on a fresh copy of the task's reference
+    policy, the tokenizer) of a policy :func:`save_adapter_policy` wrote."""
+    saved = read_policy_file(directory, method, kind)
+    names = saved[field] if isinstance(saved[field], list) else [saved[field]]
+    model, tokenizer = context.reference_policy()
+    return saved, load_adapters(model, directory / ADAPTERS_DIR, names), tokenizer
 
 
 def read_policy_file(directory: Path, method: str, kind: str) -> dict[str, Any]:
@@ -106,18 +129,14 @@ class AdapterGridPolicy:
         write_adapter_export(self.model, name, directory, merge)
 
     def save(self, directory: Path) -> None:
-        save_adapters(self.model, directory / ADAPTERS_DIR, self.names)
-        (directory / POLICY_FILE).write_text(json.dumps({
-            "method": self.method, "kind": self.kind, "task": self.spec.name,
-            "objectives": list(self.spec.objective_names), "adapters": self.names,
-            "grid": self.served_preferences.tolist()}, indent=2), encoding="utf-8")
+        save_adapter_policy(directory, self.model, self.names, self.method, self.kind, self.spec,
+                            adapters=self.names, grid=self.served_preferences.tolist())
 
     @classmethod
     def load(cls, method: str, directory: Path, context: FitContext) -> AdapterGridPolicy:
-        saved = read_policy_file(directory, method, cls.kind)
-        model, tokenizer = context.reference_policy()
-        peft_model = load_adapters(model, directory / ADAPTERS_DIR, saved["adapters"])
-        return cls(method, peft_model, tokenizer, context.task.spec, np.asarray(saved["grid"]),
+        saved, model, tokenizer = load_adapter_policy(directory, method, cls.kind, context,
+                                                      "adapters")
+        return cls(method, model, tokenizer, context.task.spec, np.asarray(saved["grid"]),
                    saved["adapters"])
 
 
@@ -151,19 +170,47 @@ class ExpertMixturePolicy:
         write_adapter_export(self.model, EXPORTED_ADAPTER, directory, merge)
 
     def save(self, directory: Path) -> None:
-        save_adapters(self.model, directory / ADAPTERS_DIR, self.experts)
-        (directory / POLICY_FILE).write_text(json.dumps({
-            "method": self.method, "kind": self.kind, "task": self.spec.name,
-            "objectives": list(self.spec.objective_names), "experts": self.experts,
-            "variant": self.variant}, indent=2), encoding="utf-8")
+        save_adapter_policy(directory, self.model, self.experts, self.method, self.kind,
+                            self.spec, experts=self.experts, variant=self.variant)
 
     @classmethod
     def load(cls, method: str, directory: Path, context: FitContext) -> ExpertMixturePolicy:
-        saved = read_policy_file(directory, method, cls.kind)
-        model, tokenizer = context.reference_policy()
-        peft_model = load_adapters(model, directory / ADAPTERS_DIR, saved["experts"])
-        return cls(method, peft_model, tokenizer, context.task.spec, saved["experts"],
+        saved, model, tokenizer = load_adapter_policy(directory, method, cls.kind, context,
+                                                      "experts")
+        return cls(method, model, tokenizer, context.task.spec, saved["experts"],
                    saved["variant"])
+
+
+class ExpertLogitMixturePolicy:
+    """Per-objective experts whose next-token log-probs are mixed with each row's λ (MOD)."""
+
+    kind = "expert-logit-mixture"
+
+    def __init__(self, method: str, model: PeftModel, tokenizer: PreTrainedTokenizerBase,
+                 spec: TaskSpec, experts: Sequence[str]) -> None:
+        if len(experts) != len(spec.objectives):
+            raise ValueError(f"{len(experts)} experts for {len(spec.objectives)} objectives")
+        self.method = method
+        self.model = model
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.experts = list(experts)
+
+    def generate(self, prompts: Sequence[str], preferences: np.ndarray, decoding: DecodingConfig,
+                 seed: int) -> list[Generation]:
+        texts = [self.spec.format_prompt(p) for p in prompts]
+        return generate_expert_mixture(self.model, self.tokenizer, texts, self.experts,
+                                       np.asarray(preferences), decoding, seed)
+
+    def save(self, directory: Path) -> None:
+        save_adapter_policy(directory, self.model, self.experts, self.method, self.kind,
+                            self.spec, experts=self.experts)
+
+    @classmethod
+    def load(cls, method: str, directory: Path, context: FitContext) -> ExpertLogitMixturePolicy:
+        saved, model, tokenizer = load_adapter_policy(directory, method, cls.kind, context,
+                                                      "experts")
+        return cls(method, model, tokenizer, context.task.spec, saved["experts"])
 
 
 class SingleAdapterPolicy:
@@ -192,15 +239,11 @@ class SingleAdapterPolicy:
         write_adapter_export(self.model, self.name, directory, merge)
 
     def save(self, directory: Path) -> None:
-        save_adapters(self.model, directory / ADAPTERS_DIR, [self.name])
-        (directory / POLICY_FILE).write_text(json.dumps({
-            "method": self.method, "kind": self.kind, "task": self.spec.name,
-            "objectives": list(self.spec.objective_names), "adapter": self.name}, indent=2),
-            encoding="utf-8")
+        save_adapter_policy(directory, self.model, [self.name], self.method, self.kind, self.spec,
+                            adapter=self.name)
 
     @classmethod
     def load(cls, method: str, directory: Path, context: FitContext) -> SingleAdapterPolicy:
-        saved = read_policy_file(directory, method, cls.kind)
-        model, tokenizer = context.reference_policy()
-        peft_model = load_adapters(model, directory / ADAPTERS_DIR, [saved["adapter"]])
-        return cls(method, peft_model, tokenizer, context.task.spec, saved["adapter"])
+        saved, model, tokenizer = load_adapter_policy(directory, method, cls.kind, context,
+                                                      "adapter")
+        return cls(method, model, tokenizer, context.task.spec, saved["adapter"])

@@ -7,7 +7,8 @@ A steerable policy answers prompts at a trade-off: ``generate(prompts, preferenc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
@@ -57,28 +58,38 @@ def generate_texts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     ``model_kwargs`` are passed to ``generate`` (a steerable layer's per-row inputs, say). The
     generated tokens count into the active cost meters (:mod:`mobench.cost`).
     """
-    import torch
 
     device = next(model.parameters()).device
     batch = left_padded_batch(tokenizer, texts, device)
     sampling = {"do_sample": True, "temperature": decoding.temperature, "top_p": decoding.top_p,
                 "top_k": 0} if decoding.do_sample else {"do_sample": False}
+    with seeded_inference(model, seed):
+        output = cast(Any, model).generate(**batch, max_new_tokens=decoding.max_new_tokens,
+                                           pad_token_id=tokenizer.pad_token_id,
+                                           eos_token_id=tokenizer.eos_token_id, **sampling,
+                                           **model_kwargs)
+    new_tokens = output[:, batch["input_ids"].shape[1]:]
+    generations = [generation_from_ids(row.tolist(), tokenizer) for row in new_tokens]
+    count_generated_tokens(sum(g.n_tokens for g in generations))
+    return generations
+
+
+@contextlib.contextmanager
+def seeded_inference(model: torch.nn.Module, seed: int) -> Iterator[None]:
+    """Evaluation mode without gradients, torch's global RNG seeded with ``seed`` and restored on
+    the way out (so generation never perturbs a method's own randomness)."""
+    import torch
+
+    device = next(model.parameters()).device
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
         torch.manual_seed(seed)
         was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
-                output = cast(Any, model).generate(**batch, max_new_tokens=decoding.max_new_tokens,
-                                        pad_token_id=tokenizer.pad_token_id,
-                                        eos_token_id=tokenizer.eos_token_id, **sampling,
-                                        **model_kwargs)
+                yield
         finally:
             model.train(was_training)
-    new_tokens = output[:, batch["input_ids"].shape[1]:]
-    generations = [generation_from_ids(row.tolist(), tokenizer) for row in new_tokens]
-    count_generated_tokens(sum(g.n_tokens for g in generations))
-    return generations
 
 
 def left_padded_batch(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],

@@ -422,3 +422,18 @@ def test_the_front_plot_draws_the_optimal_front(tmp_path):
                optimal_fronts={"exact": optimal})
     drawn = (tmp_path / "optimal.png").read_bytes()
     assert drawn[:8] == b"\x89PNG\r\n\x1a\n" and drawn != (tmp_path / "plain.png").read_bytes()
+
+
+def test_the_leaderboard_reports_the_share_with_the_hypervolumes_interval(hh_runs):
+    from mobench.leaderboard.aggregate import build_leaderboards
+    from mobench.leaderboard.collect import load_runs
+
+    (board,) = build_leaderboards(load_runs([hh_runs["base"], hh_runs["panacea"]]),
+                                  n_bootstrap=30)
+    for row in board.rows:
+        metrics = json.loads((Path(row.runs[0]) / "metrics.json").read_text())
+        volume = metrics["reference_hypervolumes"][EXACT_SET]
+        hv, share = row.metrics["hypervolume"], row.metrics["hypervolume_share"]
+        assert share.value == pytest.approx(hv.value / volume, rel=1e-12)
+        assert share.ci_low == pytest.approx(hv.ci_low / volume, rel=1e-9)
+        assert share.ci_high == pytest.approx(hv.ci_high / volume, rel=1e-9)

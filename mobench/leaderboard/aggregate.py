@@ -170,7 +170,8 @@ def _summaries(members: Sequence[RunScores], scorer_set: str, reference: np.ndar
 
     def metrics_of(run: RunScores, front: np.ndarray) -> dict[str, float | None]:
         return front_metrics(front, run.preferences, run.reference_point, reference,
-                             run.preferences)
+                             run.preferences,
+                             reference_hypervolume=run.reference_hypervolumes.get(scorer_set))
 
     point_runs = [metrics_of(r, r.front(scorer_set)) for r in members]
     stored = [r.result.metrics[scorer_set] for r in members]

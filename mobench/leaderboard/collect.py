@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class RunScores:
             order of their ids (so runs of one task line up prompt by prompt).
         reference_point: the task's hypervolume reference point (normalized).
         reference_fronts: per scorer set, the task's normalized reference front, if it has one.
+        reference_hypervolumes: per scorer set with a reference front, the hypervolume of the
+            region it bounds (the denominator of ``hypervolume_share``), if the task states it.
         spec: the run's ``spec.json``.
     """
 
@@ -38,6 +40,7 @@ class RunScores:
     reference_point: np.ndarray
     reference_fronts: dict[str, np.ndarray]
     spec: dict[str, Any]
+    reference_hypervolumes: dict[str, float] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -99,8 +102,11 @@ def load_run_scores(folder: Path) -> RunScores:
                           axis=-1) for s, array in raw_scores.items()}
     references = {s: np.asarray(front, dtype=np.float64)
                   for s, front in raw.get("reference_fronts", {}).items() if front}
+    volumes = {s: float(v) for s, v in (raw.get("reference_hypervolumes") or {}).items()
+               if s in references}
     return RunScores(result=result, preferences=preferences, scores=scores,
-                     reference_point=reference_point, reference_fronts=references, spec=spec)
+                     reference_point=reference_point, reference_fronts=references, spec=spec,
+                     reference_hypervolumes=volumes)
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:

@@ -68,21 +68,26 @@ def interval_text(summary: Summary, digits: int = 3) -> str:
     return text
 
 
-MARKDOWN_METRICS = ("hypervolume", "inner_product", "controllability", "eum")
+MARKDOWN_METRICS = ("hypervolume", "hypervolume_share", "inner_product", "controllability",
+                    "eum")
 
 
 def to_markdown(board: Leaderboard, metrics: Sequence[str] = MARKDOWN_METRICS) -> str:
-    """The leaderboard's main columns as a Markdown table."""
+    """The leaderboard's main columns as a Markdown table. Cost: training wall-clock, adapters
+    and models trained, trainable parameters, and the tokens sampled and reward calls made in
+    training and evaluation together (Best-of-N spends both at evaluation)."""
     header = ["rank", "method", "variant", "seeds", *metrics, "train s", "adapters",
-              "trainable params"]
+              "trainable params", "tokens sampled", "reward calls"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in board.rows:
+        sampled = row.cost["generated_tokens"] + row.evaluation_cost["sampled_tokens"]
+        calls = row.cost["reward_calls"] + row.evaluation_cost["reward_calls"]
         cells = [str(row.rank), row.method + (" (point)" if row.serves == "point" else ""),
                  row.variant, str(len(row.seeds)),
                  *[interval_text(row.metrics[m]) for m in metrics],
                  f"{row.cost['train_seconds']:.0f}",
                  f"{row.cost['adapters_trained'] + row.cost['models_trained']:.0f}",
-                 f"{row.cost['trainable_parameters']:,.0f}"]
+                 f"{row.cost['trainable_parameters']:,.0f}", f"{sampled:,.0f}", f"{calls:,.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
