@@ -103,10 +103,12 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def build_dataclass(cls: type, data: Mapping[str, Any] | None, where: str) -> Any:
+def build_dataclass(cls: type, data: Mapping[str, Any] | None, where: str,
+                    base: Any = None) -> Any:
     """Instantiate the frozen dataclass ``cls`` from ``data``, checking keys and value types.
 
-    ``where`` names the section in messages (``"method"``, ``"eval.decoding"``...).
+    ``where`` names the section in messages (``"method"``, ``"eval.decoding"``...). With ``base``
+    (an instance of ``cls``), ``data`` overrides its values; otherwise the class defaults.
     """
     data = dict(data or {})
     hints = get_type_hints(cls)
@@ -118,20 +120,38 @@ def build_dataclass(cls: type, data: Mapping[str, Any] | None, where: str) -> An
         hint = f" Did you mean {where}.{close[0]}?" if close else ""
         valid = ", ".join(f"{where}.{n}" for n in fields) or "(none)"
         raise UnknownNameError(f"unknown config key {where}.{key}.{hint} Valid keys: {valid}.")
-    values = {name: _coerce(value, hints[name], f"{where}.{name}") for name, value in data.items()}
+    defaults = {name: getattr(base, name) if base is not None else _default(fields[name])
+                for name in data}
+    values = {name: _coerce(value, hints[name], f"{where}.{name}", defaults[name])
+              for name, value in data.items()}
     try:
-        return cls(**values)
+        return dataclasses.replace(base, **values) if base is not None else cls(**values)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"invalid {where} config: {error}") from None
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Check ``value`` against a field's type annotation, converting the YAML-friendly forms."""
+def _default(field: dataclasses.Field[Any]) -> Any:
+    """A field's default value (None when it has none)."""
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _coerce(value: Any, annotation: Any, where: str, default: Any = None) -> Any:
+    """Check ``value`` against a field's type annotation, converting the YAML-friendly forms.
+
+    A mapping for a dataclass field overrides the field's default instance key by key, so
+    ``train.ppo.rollout_prompts`` keeps the other PPO settings the parent chose for it (not those
+    of a bare ``PPOConfig()``).
+    """
     origin = get_origin(annotation)
     if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where} must be a mapping of its fields")
-        return build_dataclass(annotation, value, where)
+        return build_dataclass(annotation, value, where,
+                               base=default if isinstance(default, annotation) else None)
     if annotation is Any:
         return value
     if origin is Literal:
@@ -149,7 +169,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             if option is type(None):
                 continue
             try:
-                return _coerce(value, option, where)
+                return _coerce(value, option, where, default)
             except ConfigError as error:
                 errors.append(str(error))
         raise ConfigError(errors[0] if errors else f"{where} has an invalid value {value!r}")

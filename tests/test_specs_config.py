@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -89,6 +89,29 @@ def test_build_dataclass_types_and_nesting():
     assert to_plain(built) == {"steps": 3, "name": "x", "flag": True, "dims": [4, 5],
                                "inner": {"rate": 1e-4, "mode": "tche"}, "limit": 2.0}
     assert build_dataclass(Outer, None, "method") == Outer()
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A parent whose nested default differs from the nested class's own defaults."""
+    outer: Outer = field(default_factory=lambda: Outer(steps=7, inner=Inner(0.5, "tche")))
+
+
+def test_partial_nested_override_keeps_the_parents_defaults():
+    # Overriding one nested key must not reset its siblings to the nested class's defaults
+    # (what made method.train.ppo.rollout_prompts=16 silently reset the PPO KL coefficient).
+    built = build_dataclass(Parent, {"outer": {"inner": {"rate": 0.25}}}, "method")
+    assert built.outer == Outer(steps=7, inner=Inner(0.25, "tche"))
+    built = build_dataclass(Parent, {"outer": {"steps": 2}}, "method")
+    assert built.outer.inner == Inner(0.5, "tche")
+    assert build_dataclass(Parent, None, "method") == Parent()
+
+
+def test_training_override_keeps_the_ppo_defaults():
+    from mobench.engine import TrainingConfig
+    built = build_dataclass(TrainingConfig, {"ppo": {"rollout_prompts": 16}}, "method.train")
+    assert built.ppo == replace(TrainingConfig().ppo, rollout_prompts=16)
+    assert built.ppo.kl_coef == pytest.approx(0.02) and built.ppo.reward_scale == pytest.approx(5.0)
 
 
 @pytest.mark.parametrize("data, error, message", [
