@@ -89,18 +89,21 @@ class RiCConfig:
             ``train.sft``, ``train.optim`` and ``train.batch_size`` apply to every stage. Its
             ``steps`` are one model's budget for the whole run: ``online_share`` of them go to
             the online rounds (split evenly), the rest to the offline stage.
-        lora: the adapter's shape (the new score tokens' embedding rows train with it). LoRA,
-            not full fine-tuning: on tiny hh (seed 0, defaults) full fine-tuning reached exact
-            hypervolume 0.522 and controllability 0.75, LoRA 0.604 and 0.83.
+        lora: the adapter's shape (the new score tokens' embedding rows train with it), the
+            LoRA every method here trains, so the methods differ in their algorithm, not in their
+            trainable parameters.
         mapping: λ -> desired scores at inference, ``linf`` (the paper's formula, the default)
             or ``l2`` (the official evaluation script's); see :mod:`mobench.reward_targets`.
-            Measured at tiny scale (seed 0, exact scores), l2 did better on three of four tasks:
-            hypervolume / controllability hh 0.604 / 0.83 (linf) against 0.622 / 0.94 (l2), hhc
-            0.520 / 0.52 against 0.549 / 0.61, chat3 0.111 / 0.60 against 0.158 / 0.69, chat10
-            0.00027 / 0.37 against 0.00030 / 0.34.
+            Measured at tiny scale (seed 0, defaults, exact scores), l2 did better on all four
+            tasks: hypervolume [interval] / controllability hh 0.481 [0.423, 0.502] / 0.70
+            (linf) against 0.625 [0.565, 0.679] / 0.80 (l2), hhc 0.512 [0.459, 0.544] / 0.54
+            against 0.519 [0.470, 0.534] / 0.49, chat3 0.130 / 0.52 against 0.170 / 0.75, chat10
+            0.00038 / 0.34 against 0.00042 / 0.32. The default stays the paper's formula: the
+            leaderboards run every method as its paper states it, and ``mapping=l2`` is there
+            to compare.
         online_rounds: MORS rounds after the offline stage (the paper runs 1 or 2; 0: offline
-            only). On tiny hh one round did not help: offline only reached 0.609 / 0.89 with
-            the same 400 steps, one round 0.604 / 0.83.
+            only). On tiny hh one round did not help: offline only reached 0.535 [0.485, 0.566]
+            / 0.50 with the same 400 steps, one round 0.481 / 0.70 (seed 0).
         online_share: share of ``train.steps`` given to the online rounds. 0.2: the official
             script's 20000 offline and 4000 online steps give one round 1/6; rounded up to a
             fifth (80 of 400 steps).
