@@ -21,14 +21,12 @@ that ``--resume`` redoes nothing that finished:
 
 Inference maps each row's λ to desired scores with ``linf`` (the paper's) or ``l2`` (the official
 evaluation script's), from the training set's statistics, and answers the whole batch in one
-generate call. The saved policy holds the adapter, the extended tokenizer and ``ric.json``
-(statistics, mapping, format).
+generate call (:class:`mobench.conditioned_policy.RewardConditionedPolicy`, which also saves
+and loads it).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -37,26 +35,21 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from mobench.adapters import LoRASettings
-from mobench.adapters.peft_support import quiet_peft_wrapping
+from mobench.conditioned_policy import RewardConditionedPolicy
 from mobench.engine import TrainingConfig, train_sft
 from mobench.engine.trainer import CountsAs
-from mobench.errors import RunFolderError
 from mobench.method import FitContext
-from mobench.policy import Generation, derive_seed, generate_texts
+from mobench.policy import derive_seed
 from mobench.reward_prompts import (
     add_lora_with_tokens,
     conditioned_prompt,
-    embedding_rows,
     extend_vocabulary,
-    resize_embeddings,
-    score_tag,
 )
 from mobench.reward_targets import (
     SCORE_MAPPINGS,
     ScoreMapping,
     ScoreStatistics,
     above_quantile,
-    desired_scores,
     mors_targets,
 )
 from mobench.scored_responses import (
@@ -72,9 +65,6 @@ if TYPE_CHECKING:
     from peft import PeftModel
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-POLICY_FILE = "ric.json"
-ADAPTER_DIR = "adapter"
-TOKENIZER_DIR = "tokenizer"
 OFFLINE_SCORES = "offline-scores.json"
 CONDITIONED = "conditioned"  # the one SFT data set's name in the engine
 ROUND_STREAM, MIX_STREAM = 1, 2  # keys of the online rounds' seeded streams
@@ -176,44 +166,6 @@ class RiCConfig:
         return offline, [per_round] * self.online_rounds
 
 
-class RiCPolicy:
-    """A reward-conditioned model: each row's λ becomes desired scores written into its prompt."""
-
-    def __init__(self, model: PeftModel, tokenizer: PreTrainedTokenizerBase, spec: TaskSpec,
-                 statistics: ScoreStatistics, mapping: ScoreMapping) -> None:
-        if statistics.n_objectives != len(spec.objectives):
-            raise ValueError(f"score statistics for {statistics.n_objectives} objectives, the "
-                             f"task has {len(spec.objectives)}")
-        self.model = model
-        self.tokenizer = tokenizer
-        self.spec = spec
-        self.statistics = statistics
-        self.mapping = mapping
-
-    def prompts_at(self, prompts: Sequence[str], preferences: np.ndarray) -> list[str]:
-        """The conditioned prompt of each row (its λ mapped to desired scores)."""
-        if len(prompts) != len(preferences):
-            raise ValueError(f"{len(prompts)} prompts but {len(preferences)} preference rows")
-        targets = desired_scores(np.asarray(preferences), self.statistics, self.mapping)
-        return [conditioned_prompt(self.spec, p, t) for p, t in zip(prompts, targets, strict=True)]
-
-    def generate(self, prompts: Sequence[str], preferences: np.ndarray, decoding: DecodingConfig,
-                 seed: int) -> list[Generation]:
-        return generate_texts(cast("PreTrainedModel", self.model), self.tokenizer,
-                              self.prompts_at(prompts, preferences), decoding, seed)
-
-    def save(self, directory: Path) -> None:
-        # the added rows are in the adapter (trainable tokens): the resized embedding matrix
-        # itself, the task's rows and random new ones, need not be saved
-        self.model.save_pretrained(str(directory / ADAPTER_DIR), save_embedding_layers=False)
-        self.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
-        (directory / POLICY_FILE).write_text(json.dumps({
-            "method": "ric", "task": self.spec.name, "objectives": list(self.spec.objective_names),
-            "mapping": self.mapping, "statistics": self.statistics.to_dict(),
-            "format": [score_tag(i) + " {score:.1f}" for i in range(len(self.spec.objectives))]},
-            indent=2), encoding="utf-8")
-
-
 class RiCMethod:
     """Rewards-in-Context: SFT on prompts that state their answer's scores, plus MORS rounds."""
 
@@ -228,7 +180,7 @@ class RiCMethod:
     def variant(self, spec: TaskSpec) -> str:
         return f"{self.config.mapping}-mors{self.config.online_rounds}"
 
-    def fit(self, context: FitContext) -> RiCPolicy:
+    def fit(self, context: FitContext) -> RewardConditionedPolicy:
         config, spec = self.config, context.task.spec
         model, tokenizer = context.reference_policy()
         vocabulary = extend_vocabulary(model, tokenizer, len(spec.objectives), config.score_clip,
@@ -258,7 +210,8 @@ class RiCMethod:
             self._train(peft_model, tokenizer, spec, mix.concat(kept_online), statistics, steps,
                         context, f"round-{round_index}-sft", counts_as=None)
         peft_model.eval()
-        return RiCPolicy(peft_model, tokenizer, spec, statistics, config.mapping)
+        return RewardConditionedPolicy(self.name, peft_model, tokenizer, spec, statistics,
+                                       config.mapping)
 
     def _train(self, model: PeftModel, tokenizer: PreTrainedTokenizerBase, spec: TaskSpec,
                rows: ScoredResponses, statistics: ScoreStatistics, steps: int,
@@ -311,29 +264,8 @@ class RiCMethod:
             passing = np.sort(rng.choice(passing, size=limit, replace=False))
         return offline.select(passing)
 
-    def load_policy(self, directory: Path, context: FitContext) -> RiCPolicy:
-        from peft import PeftModel
-        from transformers import AutoTokenizer
-
-        try:
-            saved = json.loads((directory / POLICY_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise RunFolderError(f"{str(directory)!r} holds no readable ric policy") from None
-        spec = context.task.spec
-        if saved.get("method") != "ric":
-            raise RunFolderError(f"{str(directory)!r} was not written by ric")
-        if saved.get("objectives") != list(spec.objective_names):
-            raise RunFolderError(f"{str(directory)!r} was trained for objectives "
-                                 f"{saved.get('objectives')}, not {list(spec.objective_names)}")
-        model, _ = context.reference_policy()
-        tokenizer = AutoTokenizer.from_pretrained(str(directory / TOKENIZER_DIR))
-        if len(tokenizer) != embedding_rows(model):
-            resize_embeddings(model, len(tokenizer))  # the added rows come from the adapter
-        with quiet_peft_wrapping():
-            peft_model = PeftModel.from_pretrained(model, str(directory / ADAPTER_DIR))
-        peft_model.eval()
-        statistics = ScoreStatistics.from_dict(saved["statistics"])
-        return RiCPolicy(peft_model, tokenizer, spec, statistics, saved["mapping"])
+    def load_policy(self, directory: Path, context: FitContext) -> RewardConditionedPolicy:
+        return RewardConditionedPolicy.load(self.name, directory, context)
 
 
-__all__ = ["RiCConfig", "RiCMethod", "RiCPolicy"]
+__all__ = ["RiCConfig", "RiCMethod"]
