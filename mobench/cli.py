@@ -175,6 +175,21 @@ def seed_argument(text: str) -> int:
                                          else f"not an integer: {text!r}") from None
 
 
+def threads_argument(text: str) -> int:
+    """argparse type of a ``--threads``: a positive integer."""
+    try:
+        threads = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if threads < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {threads}")
+    return threads
+
+
+THREADS_HELP = ("torch threads (default: torch's, one per core); the numbers depend on it, and "
+                "the committed leaderboards ran with 1")
+
+
 # ---------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mobench", description="Benchmark multi-objective alignment methods.")
@@ -194,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue an interrupted run in its folder without redoing finished work")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                      help="where to train and generate (auto: CUDA at paper scale when present)")
+    run.add_argument("--threads", type=threads_argument, default=None, help=THREADS_HELP)
     run.add_argument("overrides", nargs="*", metavar="key=value",
                      help="config overrides, e.g. method.train.steps=200 eval.batch_size=16")
     run.set_defaults(handler=cmd_run)
@@ -224,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="decoding seed (default: the run's)")
     ev.add_argument("--name", help="name of the evaluation folder under RUN_DIR/evals/")
     ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ev.add_argument("--threads", type=threads_argument, default=None, help=THREADS_HELP)
     ev.add_argument("overrides", nargs="*", metavar="key=value",
                     help="evaluation overrides, e.g. eval.decoding.temperature=0.7")
     ev.set_defaults(handler=cmd_eval)
@@ -299,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    if args.command in ("run", "eval") and args.threads is not None:
+        from mobench.threads import set_torch_threads
+
+        set_torch_threads(args.threads)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(args.handler(args))

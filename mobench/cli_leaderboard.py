@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mobench.cli import threads_argument
 from mobench.errors import ConfigError
 
 
@@ -31,7 +32,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     root = Path(args.output)
     jobs = plan_sweep(methods, tasks, seeds, scale=args.scale or "tiny", root=root,
                       overrides=args.overrides, config_file=args.config or "", jobs=args.jobs,
-                      device=args.device)
+                      threads=args.threads, device=args.device)
     _say(f"mobench: sweep of {len(jobs)} runs ({len(methods)} methods x {len(tasks)} tasks x "
          f"{len(seeds)} seeds) under {root}, executor {args.executor}")
 
@@ -123,6 +124,9 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--output", default="runs", help="root folder of the runs (runs/)")
     sweep.add_argument("--jobs", type=int, default=1,
                        help="runs at a time with the local executor (the cores are split)")
+    sweep.add_argument("--threads", type=threads_argument, default=None,
+                       help="torch threads per run (default: the cores split between the jobs); "
+                            "the numbers depend on it, and the committed leaderboards ran with 1")
     sweep.add_argument("--executor", choices=["local", "slurm", "submitit-local"],
                        default="local")
     sweep.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

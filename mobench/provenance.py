@@ -1,4 +1,5 @@
-"""Where a run came from: package versions and the git revision of the code that ran it."""
+"""Where a run came from: package versions, the git revision of the code that ran it, and the torch
+thread count it ran with (its numbers depend on it: :mod:`mobench.threads`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from mobench.threads import torch_threads_in_use
 
 TRACKED_PACKAGES = ("mobench", "torch", "transformers", "tokenizers", "datasets", "peft",
                     "deepspeed", "pymoo", "moocore", "numpy", "pandas")
@@ -37,4 +40,5 @@ def git_revision(path: Path | None = None) -> dict[str, Any] | None:
 
 def provenance() -> dict[str, Any]:
     return {"packages": package_versions(), "git": git_revision(),
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "torch_threads": torch_threads_in_use()}

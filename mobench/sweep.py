@@ -9,7 +9,8 @@ Executors, none of them home-made:
 
 - ``local`` (default): ``--jobs N`` worker processes from :mod:`concurrent.futures`, one fresh
   process per run (spawned, so no CUDA or thread state leaks between runs), each with the
-  machine's cores split between the workers as torch threads;
+  machine's cores split between the workers as torch threads (``--threads`` fixes the count,
+  which the numbers depend on: :mod:`mobench.threads`);
 - ``slurm``: one SLURM job per run through submitit (partition, time, GPUs and CPUs per job);
 - ``submitit-local``: submitit's local executor, the same code path as ``slurm`` without a
   cluster (what the tests use).
@@ -153,14 +154,19 @@ def parse_seeds(text: str) -> list[int]:
 
 def plan_sweep(methods: Sequence[str], tasks: Sequence[str], seeds: Sequence[int], *,
                scale: str, root: Path, overrides: Sequence[str] = (), config_file: str = "",
-               jobs: int = 1, device: str = "auto") -> list[SweepJob]:
+               jobs: int = 1, threads: int | None = None, device: str = "auto"
+               ) -> list[SweepJob]:
     """Resolve every run of the grid now (a bad name or override fails before anything runs).
 
     Overrides under ``method.`` that a method's config does not have are left out for that
     method (``method.train.steps=20`` applies to every trained method and not to ``base``);
-    ``task.`` and ``eval.`` overrides apply to every run and must fit every task.
+    ``task.`` and ``eval.`` overrides apply to every run and must fit every task. ``threads``:
+    torch threads per run (None: the machine's cores split between the ``jobs``).
     """
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    elif threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
     for override in overrides:
         if override.strip().startswith("method.") and not any(_applies(override, m)
                                                               for m in methods):

@@ -7,7 +7,8 @@
 # Finished runs are skipped and interrupted ones resumed, so the command can be started again
 # after a kill. It then writes reports/: one CSV and one Markdown table per task, the fronts of
 # each task as a PNG, and the self-contained page leaderboard.html; and it checks the runs
-# against reports/reference-metrics.json (rewrite that deliberately with UPDATE=1).
+# against reports/reference-metrics.json (rewrite that deliberately with UPDATE=1). Every run uses
+# one torch thread whatever the machine (the numbers depend on the count: mobench/threads.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/leaderboard}
@@ -22,7 +23,7 @@ export CI=${CI:-true}
 failed=0
 for seed in ${SEEDS//,/ }; do
   mobench sweep --methods builtin --tasks "$TASKS" --seeds "$seed" --jobs "$JOBS" \
-    --output "$RUNS" || failed=1
+    --threads 1 --output "$RUNS" || failed=1
 done
 if [ "$failed" != 0 ]; then
   echo "regenerate: some runs failed (see above); run this script again to retry them" >&2

@@ -9,6 +9,10 @@ A component is built in a hidden staging folder beside its final place, gets a c
 (:data:`COMPLETE_MARKER`, a JSON record of what was built), and is then renamed into place in one
 atomic step. A reader only trusts a folder holding the marker, so a build killed half-way leaves a
 staging folder that the next build removes, never a half-written asset.
+
+Every build runs with :data:`mobench.threads.BUILD_THREADS` torch threads (recorded in the marker
+as ``torch_threads``): a component's bits then do not depend on the thread count of the process
+that happened to build it first.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mobench.threads import BUILD_THREADS, fixed_torch_threads
 
 COMPLETE_MARKER = "complete.json"
 STAGING_PREFIX = ".staging-"
@@ -82,7 +88,9 @@ def build_once(path: Path, build: Callable[[Path], Mapping[str, Any]]) -> Cached
     staging.mkdir()
     try:
         started = time.perf_counter()
-        record = dict(build(staging))
+        with fixed_torch_threads(BUILD_THREADS):
+            record = dict(build(staging))
+        record["torch_threads"] = BUILD_THREADS
         record["build_seconds"] = round(time.perf_counter() - started, 3)
         (staging / COMPLETE_MARKER).write_text(json.dumps(record, indent=2, sort_keys=True),
                                                encoding="utf-8")

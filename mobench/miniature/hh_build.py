@@ -74,7 +74,8 @@ from mobench.task import Scorer, TaskData, TaskInstance
 if TYPE_CHECKING:
     import datasets
 
-ASSET_VERSION = "2"
+# 3: built with a fixed torch thread count (mobench.threads); 2-thread builds of "2" differ
+ASSET_VERSION = "3"
 PROMPT_TEMPLATE = "user : {prompt} assistant :"
 BASE_MODEL = "mobench tiny hh reference policy (GPT-2, built into the cache)"
 # Responses longer than the default generation budget are cut; conciseness bounds assume it.

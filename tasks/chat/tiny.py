@@ -68,7 +68,8 @@ if TYPE_CHECKING:
     import datasets
 
 FAMILY = "chat"
-ASSET_VERSION = "1"
+# 2: built with a fixed torch thread count (mobench.threads); 2-thread builds of "1" differ
+ASSET_VERSION = "2"
 PROMPT_TEMPLATE = "user : {prompt} assistant :"
 BASE_MODEL = "mobench tiny chat reference policy (GPT-2, built into the cache)"
 MAX_RESPONSE_TOKENS = DecodingConfig().max_new_tokens

@@ -1,0 +1,97 @@
+"""torch's thread count, which the numbers depend on: asset builds fix it, runs record it, and
+``mobench run/eval/sweep --threads`` set it (see :mod:`mobench.threads`)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from conftest import run_cli
+
+from mobench.assets.cache import build_once
+from mobench.errors import ConfigError
+from mobench.sweep import plan_sweep
+from mobench.threads import BUILD_THREADS, fixed_torch_threads, set_torch_threads
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_weight_gradient_depends_on_the_thread_count():
+    """Why the count is fixed at all: the batch sum inside a weight gradient is split between
+    threads, so 1 and 2 threads give different bits for the same inputs."""
+    generator = torch.Generator().manual_seed(0)
+    activations = torch.randn(1024, 128, generator=generator)
+    grads = torch.randn(1024, 512, generator=generator)
+    results = []
+    for threads in (1, 2):
+        with fixed_torch_threads(threads):
+            results.append(activations.T @ grads)
+    if os.cpu_count() == 1:
+        pytest.skip("one core: torch cannot split the sum")
+    assert not torch.equal(results[0], results[1])
+    assert torch.allclose(results[0], results[1], rtol=1e-5, atol=1e-4)
+
+
+def test_an_asset_is_built_with_the_fixed_thread_count_and_the_count_is_restored(tmp_path,
+                                                                                  two_threads):
+    seen = []
+
+    def build(folder):
+        seen.append(torch.get_num_threads())
+        (folder / "weights.txt").write_text("w")
+        return {"size": 1}
+
+    asset = build_once(tmp_path / "policy", build)
+    assert seen == [BUILD_THREADS] == [1]
+    assert asset.record["torch_threads"] == 1
+    assert torch.get_num_threads() == 2
+
+    def broken(folder):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        build_once(tmp_path / "rm-helpful", broken)
+    assert seen[-1] == 1 and torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2"])
+def test_a_bad_thread_count_is_refused(bad):
+    with pytest.raises(ConfigError, match="positive integer"):
+        set_torch_threads(bad)
+
+
+def test_a_sweep_gives_every_run_the_threads_asked_for(tmp_path):
+    fixed = plan_sweep(["base"], ["toy"], [0, 1], scale="tiny", root=tmp_path, jobs=2,
+                       threads=1)
+    assert [job.threads for job in fixed] == [1, 1]
+    split = plan_sweep(["base"], ["toy"], [0], scale="tiny", root=tmp_path, jobs=2)
+    assert split[0].threads == max(1, (os.cpu_count() or 1) // 2)
+    with pytest.raises(ConfigError, match="--threads must be at least 1"):
+        plan_sweep(["base"], ["toy"], [0], scale="tiny", root=tmp_path, threads=0)
+
+
+def test_a_run_records_the_threads_it_ran_with(tmp_path, cli_env):
+    output = tmp_path / "run"
+    result = run_cli(["run", "--method", "base", "--task", "toy", "--threads", "1",
+                      "--output", str(output), "eval.n_bootstrap=5"], cli_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    spec = json.loads((output / "spec.json").read_text())
+    assert spec["provenance"]["torch_threads"] == 1
+
+
+@pytest.mark.parametrize("command", [["run", "--method", "base", "--task", "toy"],
+                                     ["sweep", "--methods", "base", "--tasks", "toy"]])
+def test_the_cli_refuses_a_bad_thread_count_on_one_line(tmp_path, cli_env, command):
+    result = run_cli([*command, "--threads", "0"], cli_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--threads: must be at least 1, got 0" in result.stderr
+    assert "Traceback" not in result.stderr
