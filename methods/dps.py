@@ -22,7 +22,7 @@ import numpy as np
 
 from mobench.adapters import LoRASettings, activate_adapter, add_lora_adapter
 from mobench.engine import TrainingConfig, fixed_preference, train_on_task
-from mobench.grids import grid_of_size
+from mobench.grids import check_grid_points, grid_label, task_or_coarser_grid
 from mobench.method import FitContext
 from mobench.policies import AdapterGridPolicy
 from mobench.specs import TaskSpec
@@ -47,14 +47,10 @@ class DPSConfig:
     equal_budget: bool = False
 
     def __post_init__(self) -> None:
-        if self.grid_points < 0:
-            raise ValueError(f"grid_points must be 0 (the task's grid) or positive, "
-                             f"got {self.grid_points}")
+        check_grid_points(self.grid_points)
 
     def grid(self, spec: TaskSpec) -> np.ndarray:
-        if self.grid_points == 0:
-            return spec.grid
-        return np.asarray(grid_of_size(len(spec.objectives), self.grid_points))
+        return task_or_coarser_grid(spec, self.grid_points)
 
 
 class DPSMethod:
@@ -68,7 +64,7 @@ class DPSMethod:
         self.config = config
 
     def variant(self, spec: TaskSpec) -> str:
-        grid = "task-grid" if self.config.grid_points == 0 else f"{len(self.config.grid(spec))}pt"
+        grid = grid_label(spec, self.config.grid_points)
         return grid + ("-equal-budget" if self.config.equal_budget else "")
 
     def fit(self, context: FitContext) -> AdapterGridPolicy:

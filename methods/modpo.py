@@ -40,7 +40,7 @@ from mobench.engine.modpo import (
     trained_objective,
 )
 from mobench.errors import ConfigError
-from mobench.grids import grid_of_size
+from mobench.grids import check_grid_points, grid_label, task_or_coarser_grid
 from mobench.method import FitContext
 from mobench.pair_rewards import MARGIN_UNITS, MarginUnits, pair_reward_gaps, score_pair_responses
 from mobench.policies import AdapterGridPolicy
@@ -75,9 +75,7 @@ class MODPOConfig:
     margin_units: MarginUnits = "bradley-terry"
 
     def __post_init__(self) -> None:
-        if self.grid_points < 0:
-            raise ValueError(f"grid_points must be 0 (the task's grid) or positive, "
-                             f"got {self.grid_points}")
+        check_grid_points(self.grid_points)
         if self.margin_units not in MARGIN_UNITS:
             raise ValueError(f"margin_units must be one of {', '.join(MARGIN_UNITS)}, "
                              f"got {self.margin_units!r}")
@@ -86,9 +84,7 @@ class MODPOConfig:
                              f"got {self.train.signal!r}")
 
     def grid(self, spec: TaskSpec) -> np.ndarray:
-        if self.grid_points == 0:
-            return spec.grid
-        return np.asarray(grid_of_size(len(spec.objectives), self.grid_points))
+        return task_or_coarser_grid(spec, self.grid_points)
 
 
 class MODPOMethod:
@@ -102,7 +98,7 @@ class MODPOMethod:
         self.config = config
 
     def variant(self, spec: TaskSpec) -> str:
-        grid = "task-grid" if self.config.grid_points == 0 else f"{len(self.config.grid(spec))}pt"
+        grid = grid_label(spec, self.config.grid_points)
         return f"{grid}-{self.config.margin_units}-margins"
 
     def fit(self, context: FitContext) -> AdapterGridPolicy:

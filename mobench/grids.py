@@ -9,7 +9,9 @@
   coarsest one that has interior points (3 partitions) already has 220 points at m = 10.
 
 :func:`default_grid` picks among them by the number of objectives; :func:`grid_of_size` builds a
-coarser grid of at most a given size with the same designs (DPS's option to train fewer models).
+coarser grid of at most a given size with the same designs, and :func:`task_or_coarser_grid` picks
+between the task's grid and such a coarser one (an evaluation's ``grid_points``, and the grid a
+one-model-per-λ method such as DPS or MODPO trains).
 Every grid is returned as a tuple of tuples whose rows sum to 1 (to float precision), ready for
 ``TaskSpec.preference_grid``.
 """
@@ -17,10 +19,14 @@ Every grid is returned as a tuple of tuples whose rows sum to 1 (to float precis
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mobench.specs import as_tuple_grid, validate_preferences
+
+if TYPE_CHECKING:
+    from mobench.specs import TaskSpec
 
 TWO_OBJECTIVE_POINTS = 11
 LATTICE_PARTITIONS: dict[int, int] = {3: 6, 4: 4, 5: 3}
@@ -95,6 +101,27 @@ def grid_of_size(n_objectives: int, n_points: int) -> Grid:
     if n_points == m:
         return _finish(np.eye(m))
     return vertices_centre_and_fill(m, n_points)
+
+
+def check_grid_points(grid_points: int) -> None:
+    if grid_points < 0:
+        raise ValueError(f"grid_points must be 0 (the task's grid) or positive, got {grid_points}")
+
+
+def task_or_coarser_grid(spec: TaskSpec, grid_points: int) -> np.ndarray:
+    """The task's grid (``grid_points`` 0) or :func:`grid_of_size` ``grid_points`` of its
+    objectives."""
+    check_grid_points(grid_points)
+    if grid_points == 0:
+        return spec.grid
+    return np.asarray(grid_of_size(len(spec.objectives), grid_points))
+
+
+def grid_label(spec: TaskSpec, grid_points: int) -> str:
+    """How a run's variant names that grid: ``task-grid``, or ``<n>pt`` for a coarser one."""
+    if grid_points == 0:
+        return "task-grid"
+    return f"{len(task_or_coarser_grid(spec, grid_points))}pt"
 
 
 def _power_of_two(n: int) -> int:

@@ -27,7 +27,7 @@ from mobench.cost import CLOCK_FILE, METER_FILE, PersistentMeter, TrainingClock,
 from mobench.data_report import report_tallies
 from mobench.errors import ConfigError, MobenchError, RunFolderError
 from mobench.evaluation import EvaluationPlan, evaluate, plan_evaluation
-from mobench.grids import grid_of_size
+from mobench.grids import task_or_coarser_grid
 from mobench.method import FitContext, Method, method_serves, method_variant
 from mobench.policy import SteerablePolicy
 from mobench.provenance import provenance
@@ -189,10 +189,8 @@ def plan_for(instance: TaskInstance, config: EvaluationConfig, seed: int,
     for) and eval prompts, or on the ones given."""
     if preferences is not None:
         grid = preferences
-    elif config.grid_points:
-        grid = np.asarray(grid_of_size(len(instance.spec.objectives), config.grid_points))
     else:
-        grid = instance.spec.grid
+        grid = task_or_coarser_grid(instance.spec, config.grid_points)
     if prompts is None:
         eval_prompts = instance.data.eval_prompts
         ids, texts = list(eval_prompts["prompt_id"]), list(eval_prompts["prompt"])

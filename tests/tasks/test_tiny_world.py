@@ -15,7 +15,13 @@ from mobench.assets.cache import COMPLETE_MARKER, asset_tag, build_counts, build
 from mobench.assets.sft import PolicyShape
 from mobench.config import build_dataclass
 from mobench.errors import ConfigError, MobenchError
-from mobench.grids import default_grid, evenly_spaced, vertices_centre_and_fill
+from mobench.grids import (
+    default_grid,
+    evenly_spaced,
+    grid_label,
+    task_or_coarser_grid,
+    vertices_centre_and_fill,
+)
 from mobench.miniature.chat_world import STYLES, ChatWorld
 from mobench.miniature.conciseness import conciseness_bounds, conciseness_reward
 from mobench.miniature.hh_build import generate_data
@@ -192,6 +198,16 @@ def test_grids():
     assert np.array_equal(ten[:10], np.eye(10)) and np.allclose(ten[10], 0.1)
     assert len({tuple(r) for r in ten.round(9)}) == 40
     assert default_grid(10) == vertices_centre_and_fill(10)  # seeded: the same every time
+
+
+def test_a_method_trains_the_task_grid_or_a_coarser_one():
+    spec = HHCTask(HHCConfig()).spec("tiny")
+    assert np.array_equal(task_or_coarser_grid(spec, 0), spec.grid)
+    coarse = task_or_coarser_grid(spec, 10)
+    assert coarse.shape == (10, 3) and np.array_equal(coarse[[0, 3, 9]], np.eye(3)[[2, 1, 0]])
+    assert grid_label(spec, 0) == "task-grid" and grid_label(spec, 12) == "10pt"
+    with pytest.raises(ValueError, match="grid_points must be 0 .* got -1"):
+        task_or_coarser_grid(spec, -1)
 
 
 def test_specs_of_every_tiny_task():
