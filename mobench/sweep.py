@@ -211,14 +211,13 @@ def run_job(job: SweepJob) -> SweepOutcome:
     """Execute one run (in a worker process or a cluster job); never raises."""
     from mobench.progress import quiet_library_progress
     from mobench.runner import execute_run
+    from mobench.threads import set_torch_threads
 
     quiet_library_progress()
     started = time.perf_counter()
     try:
         if job.threads:
-            import torch
-
-            torch.set_num_threads(job.threads)
+            set_torch_threads(job.threads)
         spec = resolve_run_spec(job.method, job.task, scale=job.scale, seed=job.seed,
                                 config_file=job.config_file or None, overrides=job.overrides)
         folder = Path(job.folder)
