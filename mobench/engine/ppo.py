@@ -235,7 +235,7 @@ class PPOObjective:
             combined = self._combine(advantages, preferences, mask, estimates)
             if self.config.whiten_advantages:
                 combined = whiten(combined, mask)
-        self._rollout_metrics = self._describe(scores, kl, mask, response_ids)
+        self._rollout_metrics = self._describe(scores, kl, mask, response_ids, combined)
         return Rollout(tokens, preferences, old_logps, old_values, combined, returns)
 
     def _generate(self, policy: torch.nn.Module, prompts: list[str], preferences: torch.Tensor,
@@ -314,11 +314,15 @@ class PPOObjective:
         return torch.tensor(best, dtype=estimates.dtype) + self.config.tche_margin
 
     def _describe(self, scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor,
-                  response_ids: list[list[int]]) -> dict[str, float]:
+                  response_ids: list[list[int]], combined: torch.Tensor) -> dict[str, float]:
         metrics = {f"reward/{o.name}": float(scores[:, i].mean())
                    for i, o in enumerate(self.objectives)}
         metrics["kl"] = float(kl.sum(dim=1).mean())
         metrics["response_tokens"] = float(np.mean([len(r) for r in response_ids]))
+        # How much signal the surrogate gets: a combiner that zeroes advantages (PAMA's Noon clip
+        # and projection) trains on fewer tokens, and the surrogate averages over all of them.
+        metrics["advantage/nonzero_share"] = float(masked_mean((combined != 0).float(), mask))
+        metrics["advantage/mean_abs"] = float(masked_mean(combined.abs(), mask))
         return metrics
 
     # -- update --------------------------------------------------------------------------------

@@ -236,6 +236,21 @@ def test_each_objective_is_whitened_before_the_weighting_and_nothing_after(recor
         assert float(combined.min()) == 0.0 and float(combined.max()) > 0
 
 
+def test_the_training_log_shows_how_much_signal_the_weighting_leaves(recorded):
+    folder, inputs, kept = recorded
+    log = [json.loads(line) for line in
+           (folder / "work" / "pama" / "train_log.jsonl").read_text().splitlines()]
+    want = set()
+    for (_, mask), combined in zip(inputs, kept, strict=True):
+        share = float(((combined != 0).float() * mask).sum() / mask.sum())
+        mean_abs = float((combined.abs() * mask).sum() / mask.sum())
+        assert 0 < share < 1 and mean_abs > 0  # Noon's zeros and the projection's minimum
+        want.add((round(share, 6), round(mean_abs, 6)))
+    logged = {(round(row["advantage/nonzero_share"], 6), round(row["advantage/mean_abs"], 6))
+              for row in log}
+    assert logged == want  # each step logs its rollout's numbers
+
+
 def test_per_objective_whitening_needs_a_combiner():
     with pytest.raises(ValueError, match="advantage combiner"):
         PPOObjective([], None, str, [], {}, PPOConfig(), None, None,  # type: ignore[arg-type]
