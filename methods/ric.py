@@ -10,8 +10,9 @@ that ``--resume`` redoes nothing that finished:
    task's reward models; counted reward calls). Scores are z-normalised per objective over this
    set, clipped and rounded to one decimal (:mod:`mobench.reward_targets`), and written into the
    prompt before the assistant turn as ``<rm1_score> s1 <rm2_score> s2 ...``
-   (:mod:`mobench.reward_prompts`; the tiny tasks' tokenizers get one new token per (objective,
-   score), whose embedding rows train with the adapter).
+   (:mod:`mobench.reward_prompts`; the tiny tasks' tokenizers, which hold no digits, get a
+   token per objective and integer part and the ten digits, whose embedding rows train with the
+   adapter).
 2. **Offline SFT** on those conditioned prompts, loss on the response only (the engine's SFT).
 3. **Online rounds (MORS)**, ``online_rounds`` of them: targets with every objective at its top
    but one (random value there), one sampled response per target from the current model
@@ -41,6 +42,8 @@ from mobench.engine.trainer import CountsAs
 from mobench.method import FitContext
 from mobench.policy import derive_seed
 from mobench.reward_prompts import (
+    SCORE_TOKEN_SCHEMES,
+    ScoreTokens,
     add_lora_with_tokens,
     conditioned_prompt,
     extend_vocabulary,
@@ -80,25 +83,21 @@ class RiCConfig:
             ``steps`` are one model's budget for the whole run: ``online_share`` of them go to
             the online rounds (split evenly), the rest to the offline stage. A larger budget
             does not help at tiny scale (hh, seed 0, exact hypervolume / controllability: 400
-            steps 0.481 / 0.70, 800 steps 0.414 / 0.73, 1600 steps 0.421 / 0.58): the λ = (1, 0)
-            end stays near base's helpfulness (0.53 against 0.52 normalized, 0.46 at 1600
-            steps) though the top 30% of the offline responses by helpfulness average 0.80,
-            while the harmless end reaches 0.98.
+            steps 0.648 / 0.64, 800 steps 0.617 / 0.76, 1600 steps 0.620 / 0.78).
         lora: the adapter's shape (the new score tokens' embedding rows train with it), the
             LoRA every method here trains, so the methods differ in their algorithm, not in their
             trainable parameters.
         mapping: λ -> desired scores at inference, ``linf`` (the paper's formula, the default)
             or ``l2`` (the official evaluation script's); see :mod:`mobench.reward_targets`.
-            Measured at tiny scale (seed 0, defaults, exact scores), l2 did better on all four
-            tasks: hypervolume [interval] / controllability hh 0.481 [0.423, 0.502] / 0.70
-            (linf) against 0.625 [0.565, 0.679] / 0.80 (l2), hhc 0.512 [0.459, 0.544] / 0.54
-            against 0.519 [0.470, 0.534] / 0.49, chat3 0.130 / 0.52 against 0.170 / 0.75, chat10
-            0.00038 / 0.34 against 0.00042 / 0.32. The default stays the paper's formula: the
-            leaderboards run every method as its paper states it, and ``mapping=l2`` is there
-            to compare.
+            Measured at tiny scale (seed 0, defaults, exact scores; hypervolume [interval] /
+            controllability): hh 0.648 [0.583, 0.699] / 0.64 (linf) against 0.601 [0.526,
+            0.644] / 0.90 (l2), hhc 0.559 [0.503, 0.600] / 0.54 against 0.547 [0.471, 0.568] /
+            0.58. (With ``per-score`` tokens l2 had done better on all four tasks, hh 0.625
+            against 0.481: it asks for less than the unread top scores.) The default is the
+            paper's formula: the leaderboards run every method as its paper states it.
         online_rounds: MORS rounds after the offline stage (the paper runs 1 or 2; 0: offline
-            only). On tiny hh one round did not help: offline only reached 0.535 [0.485, 0.566]
-            / 0.50 with the same 400 steps, one round 0.481 / 0.70 (seed 0).
+            only). On tiny hh (seed 0) one round helps: offline only reaches 0.581 [0.516,
+            0.622] / 0.77 with the same 400 steps, one round 0.648 / 0.64.
         online_share: share of ``train.steps`` given to the online rounds. 0.2: the official
             script's 20000 offline and 4000 online steps give one round 1/6; rounded up to a
             fifth (80 of 400 steps).
@@ -117,6 +116,26 @@ class RiCConfig:
         score_clip: normalised scores are clipped to ``±score_clip`` before rounding, so the
             scores a prompt can hold are a finite set (the official code's balancing clips at
             ±4 too); z-scores beyond ±4 are rare.
+        score_tokens: the tokens a tokenizer without digits gets for the scores
+            (:mod:`mobench.reward_prompts`): ``digits`` (default; a tag-and-integer-part token per
+            objective, then a decimal digit shared by all, as the paper's tokenizers write scores
+            in digits) or ``per-score`` (one token per objective and score: the extreme scores,
+            which the mappings ask for, are then rare tokens, and tiny hh's top helpfulness score,
+            on 2 of 5,752 rows, is read as noise). Part of the variant name. Left unused when the
+            tokenizer represents the scores already. Measured (seed 0, defaults, exact hypervolume
+            / controllability, per-score against digits): hh 0.481 / 0.70 against 0.648 / 0.64, hhc
+            0.512 / 0.54 against 0.559 / 0.54, chat3 0.130 / 0.52 against 0.146 / 0.78, chat10
+            0.00038 / 0.34 against 0.00014 / 0.06 (three seeds, as the leaderboards pool them: hh
+            0.545 [0.482, 0.578] against 0.605 [0.539, 0.641], hhc 0.525 [0.483, 0.538] against
+            0.552 [0.511, 0.577], chat3 0.135 [0.119, 0.140] against 0.155 [0.141, 0.157], chat10
+            0.000269 [0.000136, 0.000318] against 0.000122 [0.000048, 0.000148]). chat10's loss is
+            not that the scores go unread: one at a time, each moves the answers more with digits
+            (bench/bench_ric_conditioning.py, seed 0: humorous from 0.28 to 0.50 of its range as
+            its written score rises, against a flat 0.33 to 0.38; concise, whose middle scores no
+            training row carries, 0.66 to 0.97 against a constant 0.83); what the ten-objective
+            ``linf`` targets, most of them at their top at once, do with it is not measured yet.
+            The default follows the paper's digits and the three tasks it helps;
+            ``score_tokens=per-score`` is there to compare.
         mors_decoding: how the online rounds sample (the evaluation's default decoding:
             temperature 1, 48 new tokens).
         generation_batch_size: prompts per generate call in the online rounds.
@@ -132,6 +151,7 @@ class RiCConfig:
     mors_offline_rows: int = 512
     offline_responses: int = 8000
     score_clip: float = 4.0
+    score_tokens: ScoreTokens = "digits"
     mors_decoding: DecodingConfig = field(default_factory=DecodingConfig)
     generation_batch_size: int = 64
 
@@ -142,6 +162,9 @@ class RiCConfig:
         if self.mapping not in SCORE_MAPPINGS:
             raise ValueError(f"mapping must be one of {', '.join(SCORE_MAPPINGS)}, "
                              f"got {self.mapping!r}")
+        if self.score_tokens not in SCORE_TOKEN_SCHEMES:
+            raise ValueError(f"score_tokens must be one of {', '.join(SCORE_TOKEN_SCHEMES)}, "
+                             f"got {self.score_tokens!r}")
         if self.online_rounds < 0:
             raise ValueError(f"online_rounds must not be negative, got {self.online_rounds}")
         if not 0 <= self.online_share < 1:
@@ -183,13 +206,14 @@ class RiCMethod:
         self.config = config
 
     def variant(self, spec: TaskSpec) -> str:
-        return f"{self.config.mapping}-mors{self.config.online_rounds}"
+        config = self.config
+        return f"{config.mapping}-mors{config.online_rounds}-{config.score_tokens}"
 
     def fit(self, context: FitContext) -> RewardConditionedPolicy:
         config, spec = self.config, context.task.spec
         model, tokenizer = context.reference_policy()
         vocabulary = extend_vocabulary(model, tokenizer, len(spec.objectives), config.score_clip,
-                                       context.seed)
+                                       context.seed, config.score_tokens)
         peft_model = add_lora_with_tokens(model, config.lora, vocabulary, context.seed)
 
         def score_offline() -> ScoredResponses:

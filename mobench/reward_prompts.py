@@ -9,28 +9,35 @@ with one decimal. The task's own template places them: the conditioned prompt is
 code's ``str.rstrip("\\n\\nAssistant:")`` stripped a character set, eating the end of prompts).
 
 Tokens: a tokenizer that cannot represent the tags or the scores (the tiny tasks' BPE, trained on
-words without digits or angle brackets, maps them to ``<unk>``) gets one added token per
-(objective, score): ``<rm1_score> 1.3`` is one token, for every score from ``-clip`` to ``clip`` in
-steps of 0.1, absorbing the spaces around it, so the text around it tokenizes as before. One token
-per pair, rather than a tag token then a value token shared by all objectives, because a shared
-value token mixes what a score means for each objective (helpful -1.3, a refusal, is common;
-harmless -1.3 is rare): on tiny hh (seed 0, defaults, new rows ordered by score in both) shared
-value tokens reached controllability 0.43 and exact hypervolume 0.590, per-objective tokens 0.70
-and 0.589. A tokenizer that represents both already (a paper-scale Llama or GPT-2 byte-level BPE) is
-left alone, as in the paper. The new embedding rows are drawn like existing rows (each dimension
-from a normal with the existing rows' mean and std, seeded) and train with the adapter
-(peft's ``trainable_token_indices``; with tied embeddings the output rows follow). Rows placed on
-one line per objective, ordered by score (so rare extreme scores would start between their
-neighbours), did no better: on tiny hh over three initialisation seeds, exact hypervolume 0.589,
-0.626, 0.613 and controllability 0.70, 0.66, 0.77, against 0.604, 0.535, 0.601 and 0.83, 0.61,
-0.77 for random rows.
+words without digits or angle brackets, maps them to ``<unk>``) gets added tokens, in one of two
+schemes; each token absorbs the space before it and a score's last token the space after it, so
+the text around the scores tokenizes as before. A tokenizer that represents both already (a
+paper-scale Llama or GPT-2 byte-level BPE) is left alone, as in the paper.
+
+- ``digits`` (the default): one token per (objective, signed integer part), then one of the ten
+  decimal digits, shared by all objectives: ``<rm1_score> 1.6`` is ``<rm1_score> 1.`` + ``6``
+  and ``<rm2_score> -0.4`` is ``<rm2_score> -0.`` + ``4``. As with the paper's tokenizers, which
+  write a score in digit tokens, every score is made of tokens that many training rows carry.
+- ``per-score``: one token per (objective, score), ``<rm1_score> 1.3`` for every score from
+  ``-clip`` to ``clip`` in steps of 0.1. The extreme scores, the ones both λ mappings ask for,
+  are then the rarest tokens: tiny hh's top helpfulness score (1.6) is written on 2 of 5,752
+  training rows, its embedding row barely trains, and asking for it gives less help than asking
+  for 1.4 (seed 0, exact normalized helpfulness 0.52 against 0.67; 0.72 and 0.70 with
+  ``digits``; ``python bench/bench_ric_conditioning.py RUN`` prints the sweep).
+
+Per objective rather than shared tags-then-values, because a value token shared by all objectives
+mixes what a score means for each (helpful -1.3, a refusal, is common; harmless -1.3 is rare): on
+tiny hh (seed 0) shared value tokens reached controllability 0.43, per-objective ones 0.70 (both
+with one token per score). The new embedding rows are drawn like existing rows (each dimension
+from a normal with the existing rows' mean and std, seeded) and train with the adapter (peft's
+``trainable_token_indices``; with tied embeddings the output rows follow).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import torch
 
@@ -78,20 +85,19 @@ def score_values(clip: float) -> list[str]:
     return [format_score(k * SCORE_STEP) for k in range(-steps, steps + 1)]
 
 
+ScoreTokens = Literal["per-score", "digits"]
+SCORE_TOKEN_SCHEMES: tuple[str, ...] = ("per-score", "digits")
+
+
 @dataclass(frozen=True)
 class ScoreVocabulary:
     """The tokens added to a tokenizer for the scores (empty when it needed none).
 
     Attributes:
-        value_ids: per objective, the ids of its score tokens in increasing value order.
+        token_ids: every added token's id, the embedding rows that train.
     """
 
-    value_ids: tuple[tuple[int, ...], ...]
-
-    @property
-    def token_ids(self) -> tuple[int, ...]:
-        """Every added token's id, the embedding rows that train."""
-        return tuple(token for row in self.value_ids for token in row)
+    token_ids: tuple[int, ...]
 
 
 def represents(tokenizer: PreTrainedTokenizerBase, text: str) -> bool:
@@ -100,25 +106,37 @@ def represents(tokenizer: PreTrainedTokenizerBase, text: str) -> bool:
     return bool(ids) and (tokenizer.unk_token_id is None or tokenizer.unk_token_id not in ids)
 
 
-def score_tokens(n_objectives: int, clip: float) -> list[list[str]]:
-    """Per objective, the text of each of its scores (``<rm1_score> -4.0`` to ``4.0``)."""
-    values = score_values(clip)
-    return [[f"{score_tag(j)} {value}" for value in values] for j in range(n_objectives)]
+def score_tokens(n_objectives: int, clip: float, scheme: ScoreTokens) -> list[str]:
+    """The texts added as tokens under ``scheme`` (see the module docstring): ``per-score``, one
+    per (objective, score) (``<rm1_score> 1.3``); ``digits``, one per (objective, signed integer
+    part) (``<rm1_score> 1.``, ``<rm1_score> -0.``) and the ten decimal digits shared by all."""
+    if scheme == "per-score":
+        values = score_values(clip)
+        return [f"{score_tag(j)} {value}" for j in range(n_objectives) for value in values]
+    if scheme == "digits":
+        # the integer parts the written scores start with, "-0." included (-0.4 is "-0." "4")
+        heads = list(dict.fromkeys(value[:value.index(".") + 1] for value in score_values(clip)))
+        return ([f"{score_tag(j)} {head}" for j in range(n_objectives) for head in heads]
+                + [str(digit) for digit in range(10)])
+    raise ValueError(f"unknown score token scheme {scheme!r}; choose "
+                     f"{' or '.join(SCORE_TOKEN_SCHEMES)}")
 
 
 def extend_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                      n_objectives: int, clip: float, seed: int) -> ScoreVocabulary:
-    """If ``tokenizer`` cannot represent the tags or the score values, add one token per
-    (objective, score) and resize ``model``'s embeddings, the new rows drawn from ``seed``."""
+                      n_objectives: int, clip: float, seed: int,
+                      scheme: ScoreTokens) -> ScoreVocabulary:
+    """If ``tokenizer`` cannot represent the tags or the score values, add ``scheme``'s tokens
+    and resize ``model``'s embeddings, the new rows drawn from ``seed``."""
     from tokenizers import AddedToken
 
+    texts = score_tokens(n_objectives, clip, scheme)  # checks the scheme first
     pieces = [score_tag(j) for j in range(n_objectives)] + score_values(clip)
     if all(represents(tokenizer, piece) for piece in pieces):
         return ScoreVocabulary(())
-    texts = score_tokens(n_objectives, clip)
-    tokenizer.add_tokens([AddedToken(text, lstrip=True, rstrip=True, normalized=False)
-                          for row in texts for text in row])
-    value_ids = tuple(tuple(token_id(tokenizer, text) for text in row) for row in texts)
+    # each token absorbs the space before it, and a score's last token the space after it
+    tokenizer.add_tokens([AddedToken(text, lstrip=True, rstrip=not text.endswith("."),
+                                     normalized=False) for text in texts])
+    token_ids = tuple(token_id(tokenizer, text) for text in texts)
     old_rows = embedding_rows(model)
     resize_embeddings(model, len(tokenizer))
     weight = cast(torch.Tensor, model.get_input_embeddings().weight)
@@ -129,7 +147,7 @@ def extend_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
         noise = torch.randn(len(tokenizer) - old_rows, weight.shape[1],
                             generator=torch.Generator().manual_seed(seed))
         weight[old_rows:] = (existing.mean(dim=0) + existing.std(dim=0) * noise).to(weight.dtype)
-    return ScoreVocabulary(value_ids)
+    return ScoreVocabulary(token_ids)
 
 
 def token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:

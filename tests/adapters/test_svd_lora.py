@@ -272,7 +272,8 @@ PLAIN_PEFT_SCRIPT = textwrap.dedent("""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-    base_dir, adapter_dir, ids_path, out_path = sys.argv[1:]
+    base_dir, adapter_dir, ids_path, out_path, threads = sys.argv[1:]
+    torch.set_num_threads(int(threads))  # the parent's count: the sums' bits depend on it
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter_dir)
     with torch.no_grad():
         logits = model.eval()(input_ids=torch.load(ids_path)).logits
@@ -289,8 +290,8 @@ def test_export_loads_in_a_process_without_mobench(tmp_path: Path):
     script = tmp_path / "serve.py"
     script.write_text(PLAIN_PEFT_SCRIPT)
     paths = [str(tmp_path / name) for name in ("base", "adapter", "ids.pt", "logits.pt")]
-    done = subprocess.run([sys.executable, str(script), *paths], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120)
+    done = subprocess.run([sys.executable, str(script), *paths, str(torch.get_num_threads())],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     torch.testing.assert_close(torch.load(tmp_path / "logits.pt"),
                                logits_at(model, batch, [0.6, 0.4]), rtol=0, atol=1e-5)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,14 @@ from mobench.methods.ric import RiCConfig, RiCMethod
 from mobench.models import train_tokenizer
 from mobench.policy import generate_texts
 from mobench.reward_prompts import (
+    SCORE_TOKEN_SCHEMES,
     conditioned_prompt,
     extend_vocabulary,
     format_score,
+    represents,
+    score_tag,
     score_text,
+    score_tokens,
     score_values,
 )
 from mobench.reward_targets import (
@@ -58,6 +63,11 @@ def statistics(low: list[float], high: list[float]) -> ScoreStatistics:
                            clip=4.0)
 
 
+def token_texts(tokenizer, text: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The tokens ``tokenizer`` splits ``text`` into."""
+    return tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 # --- the prompt format and its tokens -----------------------------------------------------------
 
 
@@ -75,20 +85,17 @@ def test_scores_are_written_with_one_decimal_after_the_prompt_before_the_assista
         score_text([])
 
 
-def test_a_tokenizer_without_digits_gets_one_token_per_objective_and_score(tmp_path):
+def test_per_score_tokens_give_one_token_per_objective_and_score(tmp_path):
     model, tokenizer = toy_task(tmp_path).load_reference_policy()
     before = len(tokenizer)
     old_rows = model.get_input_embeddings().weight[:before].detach().clone()
-    vocabulary = extend_vocabulary(model, tokenizer, n_objectives=2, clip=4.0, seed=0)
+    vocabulary = extend_vocabulary(model, tokenizer, n_objectives=2, clip=4.0, seed=0,
+                                   scheme="per-score")
     values = score_values(4.0)
     assert len(values) == 81 and values[0] == "-4.0" and values[40] == "0.0"
-    assert [len(row) for row in vocabulary.value_ids] == [81, 81]
     assert len(tokenizer) == before + 162 and len(vocabulary.token_ids) == 162
 
-    def tokens(text: str) -> list[str]:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return tokenizer.convert_ids_to_tokens(ids)
-
+    tokens = partial(token_texts, tokenizer)
     # each (tag, score) is one token, and the text around it tokenizes as it did before
     plain = tokens("words: apple dog ->")
     assert tokens("words: apple dog <rm1_score> 1.3 <rm2_score> -0.5 ->") == \
@@ -102,10 +109,51 @@ def test_a_tokenizer_without_digits_gets_one_token_per_objective_and_score(tmp_p
     # the draw is the seed's: the same seed, the same rows; the global generator is not moved
     again_model, again_tokenizer = toy_task(tmp_path).load_reference_policy()
     state = torch.random.get_rng_state()
-    extend_vocabulary(again_model, again_tokenizer, n_objectives=2, clip=4.0, seed=0)
+    extend_vocabulary(again_model, again_tokenizer, n_objectives=2, clip=4.0, seed=0,
+                      scheme="per-score")
     assert torch.equal(torch.random.get_rng_state(), state)
     torch.testing.assert_close(again_model.get_input_embeddings().weight.detach(), weight,
                                rtol=0, atol=0)
+
+
+def test_digit_tokens_write_a_score_as_its_objectives_integer_part_and_a_shared_digit(
+        tmp_path):
+    model, tokenizer = toy_task(tmp_path).load_reference_policy()
+    before = len(tokenizer)
+    old_rows = model.get_input_embeddings().weight[:before].detach().clone()
+    vocabulary = extend_vocabulary(model, tokenizer, n_objectives=2, clip=4.0, seed=0,
+                                   scheme="digits")
+    # per objective the signed integer parts -4. ... -1., -0., 0. ... 4.; then ten digits
+    assert score_tokens(2, 4.0, "digits")[:10] == [
+        f"<rm1_score> {head}" for head in
+        ("-4.", "-3.", "-2.", "-1.", "-0.", "0.", "1.", "2.", "3.", "4.")]
+    assert len(tokenizer) == before + 30 and len(vocabulary.token_ids) == 30
+
+    tokens = partial(token_texts, tokenizer)
+    plain = tokens("words: apple dog ->")
+    assert tokens("words: apple dog <rm1_score> 1.3 <rm2_score> -0.5 ->") == \
+        plain[:-3] + ["<rm1_score> 1.", "3", "<rm2_score> -0.", "5"] + plain[-3:]
+    assert tokens("<rm1_score> -4.0 <rm2_score> 4.0") == \
+        ["<rm1_score> -4.", "0", "<rm2_score> 4.", "0"]
+    # every score of both objectives is written, none with the unknown token
+    for j in range(2):
+        for value in score_values(4.0):
+            assert represents(tokenizer, f"{score_tag(j)} {value}")
+    weight = model.get_input_embeddings().weight.detach()
+    torch.testing.assert_close(weight[:before], old_rows)
+    new_rows = weight[list(vocabulary.token_ids)]
+    assert torch.cdist(new_rows, new_rows).add(torch.eye(30)).min() > 0
+
+
+def test_an_unknown_score_token_scheme_is_refused(tmp_path):
+    model, tokenizer = toy_task(tmp_path).load_reference_policy()
+    before = len(tokenizer)
+    with pytest.raises(ValueError, match="unknown score token scheme 'bytes'"):
+        extend_vocabulary(model, tokenizer, n_objectives=2, clip=4.0, seed=0,
+                          scheme="bytes")  # type: ignore[arg-type]
+    assert len(tokenizer) == before  # refused before anything was added
+    with pytest.raises(ValueError, match="score_tokens must be one of per-score, digits"):
+        RiCConfig(score_tokens="bytes")  # type: ignore[arg-type]
 
 
 def test_a_tokenizer_that_represents_the_scores_is_left_alone():
@@ -116,8 +164,10 @@ def test_a_tokenizer_that_represents_the_scores_is_left_alone():
     model = tiny_causal_lm("gpt2", len(tokenizer), n_layers=1, width=16, n_heads=2,
                            max_positions=32)
     before = len(tokenizer)
-    vocabulary = extend_vocabulary(model, tokenizer, n_objectives=2, clip=4.0, seed=0)
-    assert vocabulary.value_ids == () and len(tokenizer) == before
+    for scheme in SCORE_TOKEN_SCHEMES:
+        vocabulary = extend_vocabulary(model, tokenizer, n_objectives=2, clip=4.0, seed=0,
+                                       scheme=scheme)
+        assert vocabulary.token_ids == () and len(tokenizer) == before
     assert model.get_input_embeddings().weight.shape[0] == before
 
 
@@ -329,7 +379,7 @@ def test_the_normalisation_statistics_are_saved_and_reused_at_load(fitted):
 def test_fitting_leaves_the_tasks_tokenizer_and_reference_policy_alone(fitted):
     _, context, policy, _ = fitted
     model, tokenizer = context.task.load_reference_policy()
-    assert len(policy.tokenizer) == len(tokenizer) + 2 * 81
+    assert len(policy.tokenizer) == len(tokenizer) + 2 * 10 + 10  # the digits scheme's tokens
     assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
 
 
@@ -341,7 +391,7 @@ def test_the_cost_counts_one_adapter_the_rounds_tokens_and_every_reward_call(fit
     assert counts["reward_calls"] == (16 + 16) * 2
     assert 0 < counts["generated_tokens"] <= 16 * 8  # 16 samples of at most 8 tokens
     lora = sum(p.numel() for n, p in policy.model.named_parameters() if "lora_" in n)
-    assert counts["trainable_parameters"] == lora + 162 * 32  # the new rows of a width-32 model
+    assert counts["trainable_parameters"] == lora + 30 * 32  # the new rows of a width-32 model
 
 
 # --- runs: variant, resume ------------------------------------------------------------------------
@@ -366,7 +416,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_run_names_its_mapping_and_rounds(uninterrupted):
     metrics = json.loads((uninterrupted / "metrics.json").read_text())
-    assert metrics["run"]["method"] == "ric" and metrics["run"]["variant"] == "linf-mors1"
+    assert metrics["run"]["method"] == "ric" and metrics["run"]["variant"] == "linf-mors1-digits"
     assert metrics["cost"]["reward_calls"] == (16 + 16) * 2
 
 
