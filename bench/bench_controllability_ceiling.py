@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mobench import registry
+from mobench.core import registry
+from mobench.core.progress import quiet_library_progress
+from mobench.core.task import TaskInstance
+from mobench.data.miniature.chat_world import SENTENCE_STYLES, ChatWorld
 from mobench.metrics.preference import controllability
-from mobench.miniature.chat_world import SENTENCE_STYLES, ChatWorld
-from mobench.progress import quiet_library_progress
-from mobench.runspec import default_cache_dir
-from mobench.task import TaskInstance
+from mobench.run.runspec import default_cache_dir
 
 BUDGET = 3  # sentences an oracle answer may hold: the reader's budget of the chat world
 Oracle = Callable[[np.ndarray, str, np.random.Generator], str]

@@ -30,12 +30,12 @@ import datasets
 import numpy as np
 import torch
 
+from mobench.data.models import tiny_causal_lm, train_tokenizer
 from mobench.engine import DPOConfig, LoopConfig, OptimConfig
 from mobench.engine.dpo import DPOObjective, prepare_pairs
 from mobench.engine.preferences import PreferenceSampler
 from mobench.engine.reference import FrozenReference
 from mobench.engine.trainer import Trainer
-from mobench.models import tiny_causal_lm, train_tokenizer
 
 WORDS = ["the", "a", "to", "of", "and", "how", "make", "cook", "clean", "fix", "plant", "water",
          "wash", "open", "close", "first", "then", "next", "finally", "carefully", "slowly",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from mobench.adapters import SVDLoRAConfig, add_svd_lora, preferences_set, svd_lora_layers
-from mobench.models import Architecture, tiny_causal_lm
+from mobench.data.models import Architecture, tiny_causal_lm
 
 PAD_ID, EOS_ID = 0, 1
 

@@ -18,9 +18,9 @@ import argparse
 
 import numpy as np
 
-from mobench.grids import default_grid
 from mobench.metrics.bootstrap import bootstrap_interval, interval_form, resampled_fronts
 from mobench.metrics.compute import METRICS, front_metrics, valid_range
+from mobench.toolkit.grids import default_grid
 
 FORMS = ("percentile", "basic", "hull", "auto")
 SHOWN = ("hypervolume", "inner_product", "sparsity", "spacing", "eum", "controllability",

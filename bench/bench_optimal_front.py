@@ -1,7 +1,7 @@
 """What a perfect method would score on each tiny task: the optimal front beside the
 controllability ceiling, and runs rated against both.
 
-Per task (its eval prompts, exact scores, normalized; see :mod:`mobench.optimal_front`):
+Per task (its eval prompts, exact scores, normalized; see :mod:`mobench.data.optimal_front`):
 
 - the optimal front's hypervolume (exact up to five objectives; a Monte Carlo estimate with its
   standard error on chat10), its number of vertices and of reference points;
@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 from bench_controllability_ceiling import ChatOracles, oracle_controllability
 
-from mobench import registry
+from mobench.core import registry
+from mobench.core.progress import quiet_library_progress
+from mobench.core.task import TaskInstance
+from mobench.data.miniature.chat_world import ChatWorld
+from mobench.data.optimal_front import EXTRA_KEY, OptimalFront
 from mobench.metrics import hypervolume
 from mobench.metrics.preference import controllability
-from mobench.miniature.chat_world import ChatWorld
-from mobench.optimal_front import EXTRA_KEY, OptimalFront
-from mobench.progress import quiet_library_progress
-from mobench.runspec import default_cache_dir
-from mobench.task import TaskInstance
+from mobench.run.runspec import default_cache_dir
 
 TINY_TASKS = ("hh", "hhc", "chat3", "chat4", "chat5", "chat10")
 

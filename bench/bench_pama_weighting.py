@@ -39,10 +39,10 @@ from dataclasses import dataclass
 import torch
 
 from mobench.adapters import LoRASettings, add_lora_adapter
+from mobench.data.models import tiny_causal_lm
 from mobench.engine.logprobs import gather_logprobs
 from mobench.engine.min_norm import min_norm_weights
 from mobench.methods.pama import noon_clip, per_sample_weighting
-from mobench.models import tiny_causal_lm
 
 BATCH, PROMPT_TOKENS, RESPONSE_TOKENS, VOCAB = 16, 16, 48, 1024
 CLIP_RANGE = 0.2

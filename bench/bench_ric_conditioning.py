@@ -30,15 +30,15 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from mobench import registry, store
-from mobench.conditioned_policy import RewardConditionedPolicy
-from mobench.method import FitContext
-from mobench.progress import quiet_library_progress
-from mobench.reward_prompts import conditioned_prompt, format_score
-from mobench.runner import load_task
-from mobench.runspec import default_cache_dir, load_run
-from mobench.saved_policy import load_saved_policy
-from mobench.scored_responses import ScoredResponses, sample_responses, score_responses
+from mobench.core import registry, store
+from mobench.core.method import FitContext
+from mobench.core.progress import quiet_library_progress
+from mobench.run.runner import load_task
+from mobench.run.runspec import default_cache_dir, load_run
+from mobench.run.saved_policy import load_saved_policy
+from mobench.toolkit.conditioned_policy import RewardConditionedPolicy
+from mobench.toolkit.reward_prompts import conditioned_prompt, format_score
+from mobench.toolkit.scored_responses import ScoredResponses, sample_responses, score_responses
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel

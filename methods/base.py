@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mobench.errors import RunFolderError
-from mobench.method import FitContext
-from mobench.policy import Generation, generate_texts
-from mobench.specs import DecodingConfig, TaskSpec
+from mobench.core.errors import RunFolderError
+from mobench.core.method import FitContext
+from mobench.core.policy import Generation, generate_texts
+from mobench.core.specs import DecodingConfig, TaskSpec
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mobench.cost import CountingScorer
-from mobench.method import FitContext
-from mobench.policies import POLICY_FILE, read_policy_file
-from mobench.policy import Generation, derive_seed, generate_texts
-from mobench.specs import DecodingConfig, TaskSpec
+from mobench.core.cost import CountingScorer
+from mobench.core.method import FitContext
+from mobench.core.policy import Generation, derive_seed, generate_texts
+from mobench.core.specs import DecodingConfig, TaskSpec
+from mobench.toolkit.policies import POLICY_FILE, read_policy_file
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from mobench.task import Scorer
+    from mobench.core.task import Scorer
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from mobench.adapters import LoRASettings, activate_adapter, add_lora_adapter
+from mobench.core.method import FitContext
+from mobench.core.specs import TaskSpec
 from mobench.engine import TrainingConfig, fixed_preference, train_on_task
-from mobench.grids import check_grid_points, grid_label, task_or_coarser_grid
-from mobench.method import FitContext
-from mobench.policies import AdapterGridPolicy
-from mobench.specs import TaskSpec
+from mobench.toolkit.grids import check_grid_points, grid_label, task_or_coarser_grid
+from mobench.toolkit.policies import AdapterGridPolicy
 
 
 @dataclass(frozen=True)

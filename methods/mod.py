@@ -1,12 +1,12 @@
 """``mod``: multi-objective decoding, mixing experts' next-token scores (Shi et al., NeurIPS 2024).
 
 m single-objective experts from one reference, expert i trained on objective i alone with the
-task's training signal (:mod:`mobench.experts`: the same recipe as Rewarded Soups, so an
+task's training signal (:mod:`mobench.toolkit.experts`: the same recipe as Rewarded Soups, so an
 identical expert in the asset cache is reused and the cost record lists it under ``reused``).
 Nothing is trained per λ: at each decoding step row r's next-token scores are
 ``Σ_i λ_ri log π_i`` (the paper's reverse-KL form), sampled or decoded greedily under the task's
-decoding config (:mod:`mobench.decoding`). Rewarded Soups mixes the same experts in weight space,
-MOD in logit space.
+decoding config (:mod:`mobench.toolkit.decoding`). Rewarded Soups mixes the same experts in weight
+space, MOD in logit space.
 
 Cost: m adapters trained (or reused); at inference every expert runs for every token, m forward
 passes per token over an m-times expanded batch, counted in the evaluation cost
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mobench.adapters import LoRASettings
+from mobench.core.method import FitContext
 from mobench.engine import TrainingConfig
-from mobench.experts import train_objective_experts
-from mobench.method import FitContext
-from mobench.policies import ExpertLogitMixturePolicy
+from mobench.toolkit.experts import train_objective_experts
+from mobench.toolkit.policies import ExpertLogitMixturePolicy
 
 
 @dataclass(frozen=True)

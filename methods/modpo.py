@@ -11,7 +11,7 @@ other objectives' rewards as a margin (:mod:`mobench.engine.modpo`):
 - The margins: every pair's two responses scored once by every objective's training scorer
   (counted, a durable stage of the run), normalized by the task's fixed bounds
   (``spec.normalize``) and put in Bradley-Terry units of each objective's own labels
-  (``margin_units``; see :mod:`mobench.pair_rewards`), the units of k's implicit DPO reward.
+  (``margin_units``; see :mod:`mobench.toolkit.pair_rewards`), the units of k's implicit DPO reward.
 - It trains DPO whatever the task's default signal (on the chat tasks, which default to SFT, on
   their style pairs); a task without preference pairs or training scorers is refused.
 
@@ -31,6 +31,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mobench.adapters import LoRASettings, activate_adapter, add_lora_adapter
+from mobench.core.errors import ConfigError
+from mobench.core.method import FitContext
+from mobench.core.specs import TaskSpec
 from mobench.engine import TrainingConfig
 from mobench.engine.modpo import (
     MarginWeights,
@@ -39,12 +42,14 @@ from mobench.engine.modpo import (
     train_modpo,
     trained_objective,
 )
-from mobench.errors import ConfigError
-from mobench.grids import check_grid_points, grid_label, task_or_coarser_grid
-from mobench.method import FitContext
-from mobench.pair_rewards import MARGIN_UNITS, MarginUnits, pair_reward_gaps, score_pair_responses
-from mobench.policies import AdapterGridPolicy
-from mobench.specs import TaskSpec
+from mobench.toolkit.grids import check_grid_points, grid_label, task_or_coarser_grid
+from mobench.toolkit.pair_rewards import (
+    MARGIN_UNITS,
+    MarginUnits,
+    pair_reward_gaps,
+    score_pair_responses,
+)
+from mobench.toolkit.policies import AdapterGridPolicy
 
 if TYPE_CHECKING:
     import datasets

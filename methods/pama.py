@@ -49,11 +49,11 @@ from typing import Literal
 import torch
 
 from mobench.adapters import LoRASettings, activate_adapter, add_lora_adapter
+from mobench.core.method import FitContext
+from mobench.core.specs import TaskSpec
 from mobench.engine import CombineAdvantages, TrainingConfig, combined_advantages, train_on_task
 from mobench.engine.min_norm import project_zero_onto_range, scalar_min_norm_weights
-from mobench.method import FitContext
-from mobench.policies import SingleAdapterPolicy
-from mobench.specs import TaskSpec
+from mobench.toolkit.policies import SingleAdapterPolicy
 
 Weighting = Literal["per-sample", "batch-scalar"]
 ADAPTER = "pama"

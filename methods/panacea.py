@@ -37,6 +37,10 @@ from mobench.adapters import (
     merge_at_preference,
     set_preferences,
 )
+from mobench.core.errors import RunFolderError
+from mobench.core.method import FitContext
+from mobench.core.policy import Generation
+from mobench.core.specs import DecodingConfig, TaskSpec
 from mobench.engine import (
     PreferenceConfig,
     TrainingConfig,
@@ -44,10 +48,6 @@ from mobench.engine import (
     sampled_preferences,
     train_on_task,
 )
-from mobench.errors import RunFolderError
-from mobench.method import FitContext
-from mobench.policy import Generation
-from mobench.specs import DecodingConfig, TaskSpec
 
 if TYPE_CHECKING:
     from peft import PeftModel

@@ -1,8 +1,8 @@
 """``rewarded-soups``: interpolate single-objective experts with λ (Ramé et al., NeurIPS 2023).
 
 m experts from one shared initialisation, expert i trained on objective i alone (λ = e_i) with the
-task's training signal, as plain peft LoRA adapters (:mod:`mobench.experts`); at inference the
-policy at λ is the experts' λ-interpolation, in one of two readings that differ inside the
+task's training signal, as plain peft LoRA adapters (:mod:`mobench.toolkit.experts`); at inference
+the policy at λ is the experts' λ-interpolation, in one of two readings that differ inside the
 simplex (:mod:`mobench.adapters.combine`):
 
 - ``factors`` (default, the official code): A = Σ λ_i A_i, B = Σ λ_i B_i, so
@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Literal
 
 from mobench.adapters import LoRASettings
+from mobench.core.method import FitContext
+from mobench.core.specs import TaskSpec
 from mobench.engine import TrainingConfig
-from mobench.experts import train_objective_experts
-from mobench.method import FitContext
-from mobench.policies import ExpertMixturePolicy
-from mobench.specs import TaskSpec
+from mobench.toolkit.experts import train_objective_experts
+from mobench.toolkit.policies import ExpertMixturePolicy
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ that ``--resume`` redoes nothing that finished:
    both sides of every preference pair, as RiC scores hh-rlhf's chosen and rejected answers; at
    most ``offline_responses`` of them, a seeded sample) is scored by every training scorer (the
    task's reward models; counted reward calls). Scores are z-normalised per objective over this
-   set, clipped and rounded to one decimal (:mod:`mobench.reward_targets`), and written into the
-   prompt before the assistant turn as ``<rm1_score> s1 <rm2_score> s2 ...``
-   (:mod:`mobench.reward_prompts`; the tiny tasks' tokenizers, which hold no digits, get a
+   set, clipped and rounded to one decimal (:mod:`mobench.toolkit.reward_targets`), and written into
+   the prompt before the assistant turn as ``<rm1_score> s1 <rm2_score> s2 ...``
+   (:mod:`mobench.toolkit.reward_prompts`; the tiny tasks' tokenizers, which hold no digits, get a
    token per objective and integer part and the ten digits, whose embedding rows train with the
    adapter).
 2. **Offline SFT** on those conditioned prompts, loss on the response only (the engine's SFT).
@@ -22,7 +22,7 @@ that ``--resume`` redoes nothing that finished:
 
 Inference maps each row's λ to desired scores with ``linf`` (the paper's) or ``l2`` (the official
 evaluation script's), from the training set's statistics, and answers the whole batch in one
-generate call (:class:`mobench.conditioned_policy.RewardConditionedPolicy`, which also saves
+generate call (:class:`mobench.toolkit.conditioned_policy.RewardConditionedPolicy`, which also saves
 and loads it).
 """
 
@@ -36,33 +36,33 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from mobench.adapters import LoRASettings
-from mobench.conditioned_policy import RewardConditionedPolicy
+from mobench.core.method import FitContext
+from mobench.core.policy import derive_seed
+from mobench.core.specs import DecodingConfig, TaskSpec
 from mobench.engine import TrainingConfig, train_sft
 from mobench.engine.trainer import CountsAs
-from mobench.method import FitContext
-from mobench.policy import derive_seed
-from mobench.reward_prompts import (
+from mobench.toolkit.conditioned_policy import RewardConditionedPolicy
+from mobench.toolkit.reward_prompts import (
     SCORE_TOKEN_SCHEMES,
     ScoreTokens,
     add_lora_with_tokens,
     conditioned_prompt,
     extend_vocabulary,
 )
-from mobench.reward_targets import (
+from mobench.toolkit.reward_targets import (
     SCORE_MAPPINGS,
     ScoreMapping,
     ScoreStatistics,
     above_quantile,
     mors_targets,
 )
-from mobench.scored_responses import (
+from mobench.toolkit.scored_responses import (
     ScoredResponses,
     load_or_run_stage,
     sample_responses,
     score_responses,
     task_responses,
 )
-from mobench.specs import DecodingConfig, TaskSpec
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -88,7 +88,7 @@ class RiCConfig:
             LoRA every method here trains, so the methods differ in their algorithm, not in their
             trainable parameters.
         mapping: λ -> desired scores at inference, ``linf`` (the paper's formula, the default)
-            or ``l2`` (the official evaluation script's); see :mod:`mobench.reward_targets`.
+            or ``l2`` (the official evaluation script's); see :mod:`mobench.toolkit.reward_targets`.
             Measured at tiny scale (seed 0, defaults, exact scores; hypervolume [interval] /
             controllability): hh 0.648 [0.583, 0.699] / 0.64 (linf) against 0.601 [0.526,
             0.644] / 0.90 (l2), hhc 0.559 [0.503, 0.600] / 0.54 against 0.547 [0.471, 0.568] /
@@ -117,21 +117,21 @@ class RiCConfig:
             scores a prompt can hold are a finite set (the official code's balancing clips at
             ±4 too); z-scores beyond ±4 are rare.
         score_tokens: the tokens a tokenizer without digits gets for the scores
-            (:mod:`mobench.reward_prompts`): ``digits`` (default; a tag-and-integer-part token per
-            objective, then a decimal digit shared by all, as the paper's tokenizers write scores
-            in digits) or ``per-score`` (one token per objective and score: the extreme scores,
-            which the mappings ask for, are then rare tokens, and tiny hh's top helpfulness score,
-            on 2 of 5,752 rows, is read as noise). Part of the variant name. Left unused when the
-            tokenizer represents the scores already. Measured (seed 0, defaults, exact hypervolume
-            / controllability, per-score against digits): hh 0.481 / 0.70 against 0.648 / 0.64, hhc
-            0.512 / 0.54 against 0.559 / 0.54, chat3 0.130 / 0.52 against 0.146 / 0.78, chat10
-            0.00038 / 0.34 against 0.00014 / 0.06 (three seeds, as the leaderboards pool them: hh
-            0.545 [0.482, 0.578] against 0.605 [0.539, 0.641], hhc 0.525 [0.483, 0.538] against
-            0.552 [0.511, 0.577], chat3 0.135 [0.119, 0.140] against 0.155 [0.141, 0.157], chat10
-            0.000269 [0.000136, 0.000318] against 0.000122 [0.000048, 0.000148]). chat10's loss is
-            not that the scores go unread: one at a time, each moves the answers more with digits
-            (bench/bench_ric_conditioning.py, seed 0: humorous from 0.28 to 0.50 of its range as
-            its written score rises, against a flat 0.33 to 0.38; concise, whose middle scores no
+            (:mod:`mobench.toolkit.reward_prompts`): ``digits`` (default; a tag-and-integer-part
+            token per objective, then a decimal digit shared by all, as the paper's tokenizers write
+            scores in digits) or ``per-score`` (one token per objective and score: the extreme
+            scores, which the mappings ask for, are then rare tokens, and tiny hh's top helpfulness
+            score, on 2 of 5,752 rows, is read as noise). Part of the variant name. Left unused when
+            the tokenizer represents the scores already. Measured (seed 0, defaults, exact
+            hypervolume / controllability, per-score against digits): hh 0.481 / 0.70 against 0.648
+            / 0.64, hhc 0.512 / 0.54 against 0.559 / 0.54, chat3 0.130 / 0.52 against 0.146 / 0.78,
+            chat10 0.00038 / 0.34 against 0.00014 / 0.06 (three seeds, as the leaderboards pool
+            them: hh 0.545 [0.482, 0.578] against 0.605 [0.539, 0.641], hhc 0.525 [0.483, 0.538]
+            against 0.552 [0.511, 0.577], chat3 0.135 [0.119, 0.140] against 0.155 [0.141, 0.157],
+            chat10 0.000269 [0.000136, 0.000318] against 0.000122 [0.000048, 0.000148]). chat10's
+            loss is not that the scores go unread: one at a time, each moves the answers more with
+            digits (bench/bench_ric_conditioning.py, seed 0: humorous from 0.28 to 0.50 of its range
+            as its written score rises, against a flat 0.33 to 0.38; concise, whose middle scores no
             training row carries, 0.66 to 0.97 against a constant 0.83); what the ten-objective
             ``linf`` targets, most of them at their top at once, do with it is not measured yet.
             The default follows the paper's digits and the three tasks it helps;

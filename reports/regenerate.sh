@@ -8,7 +8,7 @@
 # after a kill. It then writes reports/: one CSV and one Markdown table per task, the fronts of
 # each task as a PNG, and the self-contained page leaderboard.html; and it checks the runs
 # against reports/reference-metrics.json (rewrite that deliberately with UPDATE=1). Every run uses
-# one torch thread whatever the machine (the numbers depend on the count: mobench/threads.py).
+# one torch thread whatever the machine (the numbers depend on the count: mobench/core/threads.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/leaderboard}

@@ -16,7 +16,7 @@ PLUGIN_DIR = Path(__file__).parent / "plugin"
 if str(PLUGIN_DIR) not in sys.path:
     sys.path.insert(0, str(PLUGIN_DIR))
 
-from mobench import registry  # noqa: E402
+from mobench.core import registry  # noqa: E402
 
 registry.methods.refresh()
 registry.tasks.refresh()

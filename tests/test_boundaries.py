@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from mobench import registry
+from mobench.core import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

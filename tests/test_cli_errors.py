@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mobench import registry, store
 from mobench.cli import main
+from mobench.core import registry, store
 
 
 @pytest.fixture(scope="module")

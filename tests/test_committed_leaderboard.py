@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mobench import registry
+from mobench.core import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"

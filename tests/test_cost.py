@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from mobench.cost import (
+from mobench.core.cost import (
     CostMeter,
     CountingScorer,
     PersistentMeter,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mobench.evaluation import evaluate, plan_evaluation, table_from_records
-from mobench.policy import Generation, derive_seed, generate_grouped_by_preference
-from mobench.specs import EvaluationConfig
-from mobench.store import RecordsLog
+from mobench.core.policy import Generation, derive_seed, generate_grouped_by_preference
+from mobench.core.specs import EvaluationConfig
+from mobench.core.store import RecordsLog
+from mobench.run.evaluation import evaluate, plan_evaluation, table_from_records
 
 GRID = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
 

@@ -13,7 +13,7 @@ import pytest
 from hardening_support import QUICK_TRAIN, one_error_line, run_toy
 
 from mobench.cli import main
-from mobench.policy import derive_seed
+from mobench.core.policy import derive_seed
 
 PROMPTS = ("apple dog sun", "idea river kite")
 MAX_NEW_TOKENS = 10

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from hardening_support import one_error_line, run_toy
 
-from mobench import store
-from mobench.cli import build_parser
-from mobench.config import load_yaml_file
-from mobench.errors import ConfigError, UnknownNameError
-from mobench.runspec import resolve_run_spec
-from mobench.specs import MAX_SEED, DecodingConfig
+from mobench.cli.main import build_parser
+from mobench.core import store
+from mobench.core.config import load_yaml_file
+from mobench.core.errors import ConfigError, UnknownNameError
+from mobench.core.specs import MAX_SEED, DecodingConfig
+from mobench.run.runspec import resolve_run_spec
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

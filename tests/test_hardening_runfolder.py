@@ -18,9 +18,9 @@ import pytest
 from conftest import run_cli
 from hardening_support import QUICK_TRAIN, harness_messages, one_error_line, run_toy
 
-from mobench import store
 from mobench.cli import main
-from mobench.errors import RunFolderError
+from mobench.core import store
+from mobench.core.errors import RunFolderError
 
 STEER = ("eval.batch_size=4", "eval.n_bootstrap=5")  # 18 cells: batches of 4, 4, 4, 4, 2
 

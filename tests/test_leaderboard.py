@@ -14,7 +14,7 @@ from mobench.leaderboard.aggregate import LeaderboardRow, Summary, _rank, build_
 from mobench.leaderboard.check import check, read_baseline, updated
 from mobench.leaderboard.collect import find_run_folders, load_runs
 from mobench.leaderboard.table import csv_columns, to_csv, to_markdown
-from mobench.results import read_result
+from mobench.run.results import read_result
 
 EVAL = ["eval.n_bootstrap=20", "eval.batch_size=6"]
 

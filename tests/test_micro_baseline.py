@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from mobench import registry
+from mobench.core import registry
 from mobench.leaderboard.check import check, read_baseline
-from mobench.results import read_result
-from mobench.sweep import plan_sweep, run_sweep
+from mobench.run.results import read_result
+from mobench.run.sweep import plan_sweep, run_sweep
 
 BASELINE = Path(__file__).parent / "baselines" / "micro.json"
 MICRO = ["eval.max_prompts=8", "eval.grid_points=11", "eval.n_bootstrap=20",
@@ -81,7 +81,7 @@ def test_the_check_catches_a_deliberately_broken_method(micro_runs, tiny_cache, 
     """Panacea with its DPO loss turned upside down (it learns to prefer the rejected answers),
     run under the same key as its baseline entry, must fail the check."""
     from mobench.engine import dpo
-    from mobench.sweep import run_job
+    from mobench.run.sweep import run_job
 
     original = dpo.dpo_loss
 

@@ -1,5 +1,5 @@
-"""The optimal front of the tiny tasks (:mod:`mobench.optimal_front`, the candidates of
-:mod:`mobench.miniature.candidates`) and the hypervolume share.
+"""The optimal front of the tiny tasks (:mod:`mobench.data.optimal_front`, the candidates of
+:mod:`mobench.data.miniature.candidates`) and the hypervolume share.
 
 Geometry on hand-made polytopes with closed-form volumes; the candidates against brute-force
 enumeration (hh on its real eval prompts, scorers and tokenizer; chat on the world); the hh front
@@ -18,17 +18,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobench import registry
-from mobench.assets import cache
 from mobench.cli import main
-from mobench.fronts import read_front_csv
-from mobench.method import FitContext
-from mobench.metrics import compute_metrics, hypervolume
-from mobench.miniature.candidates import chat_candidates, hh_candidates
-from mobench.miniature.chat_world import ChatWorld
-from mobench.miniature.hh_world import FILLERS, REFUSALS, RUDE, SAFETY_ADVICE, TOPICS, HHWorld
-from mobench.miniature.scorers import ConcisenessScorer, ExactScorer
-from mobench.optimal_front import (
+from mobench.core import registry
+from mobench.core.method import FitContext
+from mobench.core.policy import Generation
+from mobench.core.registry import RegistryEntry
+from mobench.core.specs import DecodingConfig, Objective, TaskSpec
+from mobench.data.assets import cache
+from mobench.data.miniature.candidates import chat_candidates, hh_candidates
+from mobench.data.miniature.chat_world import ChatWorld
+from mobench.data.miniature.hh_world import FILLERS, REFUSALS, RUDE, SAFETY_ADVICE, TOPICS, HHWorld
+from mobench.data.miniature.scorers import ConcisenessScorer, ExactScorer
+from mobench.data.optimal_front import (
     EXACT_SET,
     EXTRA_KEY,
     TIE_BREAK,
@@ -39,10 +40,9 @@ from mobench.optimal_front import (
     compute_optimal_front,
     normalized_optimal_front,
 )
-from mobench.plots import plot_front
-from mobench.policy import Generation
-from mobench.registry import RegistryEntry
-from mobench.specs import DecodingConfig, Objective, TaskSpec
+from mobench.metrics import compute_metrics, hypervolume
+from mobench.run.fronts import read_front_csv
+from mobench.run.plots import plot_front
 from mobench.tasks.hh import HHConfig, HHTask
 
 SEED = 0

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import PLUGIN_DIR
 
-from mobench.errors import MobenchError, UnknownNameError
-from mobench.registry import Registry
+from mobench.core.errors import MobenchError, UnknownNameError
+from mobench.core.registry import Registry
 
 
 def test_decorator_registers_and_lists_with_description():
@@ -54,7 +54,7 @@ def test_registering_two_classes_under_one_name_fails():
 
 
 def test_plugin_entry_points_in_process():
-    from mobench import registry
+    from mobench.core import registry
 
     assert registry.tasks.get("toy").__module__ == "mobench_testplugin"
     assert registry.methods.get("toy-steer").__module__ == "mobench_testplugin"

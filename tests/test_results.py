@@ -11,11 +11,11 @@ import pytest
 
 from mobench import __version__
 from mobench.cli import main
-from mobench.evaluation import plan_evaluation, table_from_records
-from mobench.fronts import normalized_scores, read_front_csv
+from mobench.core.specs import EvaluationConfig
 from mobench.metrics import compute_metrics, front_metrics
-from mobench.results import format_summary, read_result
-from mobench.specs import EvaluationConfig
+from mobench.run.evaluation import plan_evaluation, table_from_records
+from mobench.run.fronts import normalized_scores, read_front_csv
+from mobench.run.results import format_summary, read_result
 
 ARGS = ["eval.batch_size=4", "eval.n_bootstrap=30", "task.grid_size=5"]
 
@@ -57,7 +57,7 @@ def test_every_point_metric_recomputed_from_front_csv_equals_metrics_json(run_fo
 
 
 def test_every_interval_recomputed_from_records_equals_metrics_json(run_folder):
-    from mobench import registry
+    from mobench.core import registry
 
     metrics = json.loads((run_folder / "metrics.json").read_text())
     task_cls = registry.tasks.get("toy")
@@ -79,7 +79,7 @@ def test_every_interval_recomputed_from_records_equals_metrics_json(run_folder):
 
 
 def test_a_folder_without_results_is_refused_in_one_line(tmp_path):
-    from mobench.errors import RunFolderError
+    from mobench.core.errors import RunFolderError
 
     with pytest.raises(RunFolderError, match="no finished run"):
         read_result(tmp_path)

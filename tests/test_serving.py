@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from mobench.evaluation import evaluate, plan_evaluation
-from mobench.policy import Generation
-from mobench.serving import answering_preferences, nearest_served, served_preferences
-from mobench.specs import EvaluationConfig
-from mobench.store import RecordsLog
+from mobench.core.policy import Generation
+from mobench.core.specs import EvaluationConfig
+from mobench.core.store import RecordsLog
+from mobench.run.evaluation import evaluate, plan_evaluation
+from mobench.toolkit.serving import answering_preferences, nearest_served, served_preferences
 
 
 def test_nearest_served_preference_on_fixed_inputs():

@@ -8,9 +8,9 @@ from typing import Literal
 import numpy as np
 import pytest
 
-from mobench.config import build_dataclass, merge, parse_overrides, to_plain
-from mobench.errors import ConfigError, PreferenceError, UnknownNameError
-from mobench.specs import (
+from mobench.core.config import build_dataclass, merge, parse_overrides, to_plain
+from mobench.core.errors import ConfigError, PreferenceError, UnknownNameError
+from mobench.core.specs import (
     DecodingConfig,
     EvaluationConfig,
     Objective,

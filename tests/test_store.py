@@ -9,8 +9,8 @@ import signal
 
 import pytest
 
-from mobench import store
-from mobench.errors import RunFolderError
+from mobench.core import store
+from mobench.core.errors import RunFolderError
 
 
 def test_atomic_json_replaces_whole_file(tmp_path):

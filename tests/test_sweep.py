@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from mobench.errors import ConfigError
-from mobench.sweep import parse_seeds, plan_sweep, run_sweep
+from mobench.core.errors import ConfigError
+from mobench.run.sweep import parse_seeds, plan_sweep, run_sweep
 
 OVERRIDES = ["eval.n_bootstrap=5", "method.train.steps=4", "method.train.batch_size=4"]
 UNTRAINED = ["eval.n_bootstrap=5"]  # base and toy-steer train nothing

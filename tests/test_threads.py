@@ -1,5 +1,5 @@
 """torch's thread count, which the numbers depend on: asset builds fix it, runs record it, and
-``mobench run/eval/sweep --threads`` set it (see :mod:`mobench.threads`)."""
+``mobench run/eval/sweep --threads`` set it (see :mod:`mobench.core.threads`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import run_cli
 
-from mobench.assets.cache import build_once
-from mobench.errors import ConfigError
-from mobench.sweep import plan_sweep
-from mobench.threads import BUILD_THREADS, fixed_torch_threads, set_torch_threads
+from mobench.core.errors import ConfigError
+from mobench.core.threads import BUILD_THREADS, fixed_torch_threads, set_torch_threads
+from mobench.data.assets.cache import build_once
+from mobench.run.sweep import plan_sweep
 
 
 @pytest.fixture

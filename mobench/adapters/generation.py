@@ -6,7 +6,7 @@
 - A mixture of LoRA experts (Rewarded Soups): the row's λ-mixture of the experts
   (:func:`generate_mixture`, on :class:`~mobench.adapters.combine.PerRowMixture`).
 
-Each is one call of :func:`mobench.policy.generate_texts`: left-padded, seeded, RNG-isolated.
+Each is one call of :func:`mobench.core.policy.generate_texts`: left-padded, seeded, RNG-isolated.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from mobench.adapters.svd_attach import (
     preference_tensor,
     preferences_set,
 )
-from mobench.policy import Generation, generate_texts
-from mobench.specs import DecodingConfig
+from mobench.core.policy import Generation, generate_texts
+from mobench.core.specs import DecodingConfig
 
 if TYPE_CHECKING:
     from peft import PeftModel

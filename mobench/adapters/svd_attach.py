@@ -96,7 +96,8 @@ def n_preferences_of(model: nn.Module) -> int:
 def preference_tensor(preferences: PreferenceInput, n_preferences: int) -> torch.Tensor:
     """λ as a float32 (rows, m) tensor for the adapter layers; ValueError unless each row lies on
     the simplex (within :data:`PREFERENCE_SUM_TOLERANCE`, looser than the harness's check of
-    user input, :func:`mobench.specs.validate_preferences`, since float32 draws arrive here)."""
+    user input, :func:`mobench.core.specs.validate_preferences`, since float32 draws arrive
+    here)."""
     if isinstance(preferences, torch.Tensor):
         tensor = preferences.detach().to(device="cpu", dtype=torch.float64)
     else:

@@ -59,9 +59,9 @@ if TYPE_CHECKING:
     import datasets
     from transformers import PreTrainedTokenizerBase
 
-    from mobench.cost import CostMeter
-    from mobench.specs import Objective
-    from mobench.task import Scorer
+    from mobench.core.cost import CostMeter
+    from mobench.core.specs import Objective
+    from mobench.core.task import Scorer
 
 __all__ = [
     "ApplyPreferences", "CombineAdvantages", "DPOConfig", "DeepSpeedConfig", "LoopConfig",
@@ -137,7 +137,7 @@ def train_ppo(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
     """PPO against per-objective scorers with per-objective value heads, advantages combined
     with λ. The value heads train with the policy and live in its checkpoints; ``loop.steps``
     counts optimizer steps over all rollouts. Generated tokens count into ``meter`` (None: the
-    active meters of :mod:`mobench.cost`). ``whiten_per_objective``: see
+    active meters of :mod:`mobench.core.cost`). ``whiten_per_objective``: see
     :class:`~mobench.engine.ppo.PPOObjective`."""
     reference = FrozenReference(reference_model)
     reference.check_policy(model)

@@ -15,7 +15,7 @@ import datasets
 import numpy as np
 import torch
 
-from mobench.policy import derive_seed
+from mobench.core.policy import derive_seed
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -12,7 +12,7 @@ without a reward model for objective k and without sampling. With the margin wei
 λ_k = 1 it is DPO's loss on objective k's pairs (:func:`~mobench.engine.dpo.dpo_loss`).
 
 The reward gaps come with the training table (computed once by the caller, with counted scorers:
-see :mod:`mobench.pair_rewards`); each batch scores its 2n sequences in one policy and one
+see :mod:`mobench.toolkit.pair_rewards`); each batch scores its 2n sequences in one policy and one
 reference forward, as DPO does. β, the sequence reduction and the length limit are DPO's
 (:class:`~mobench.engine.config.DPOConfig`; its aggregation has nothing to aggregate here: one
 objective's pairs).
@@ -45,7 +45,7 @@ from mobench.engine.trainer import CountsAs, RunContext, StatelessObjective, Tra
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from mobench.cost import CostMeter
+    from mobench.core.cost import CostMeter
 
 
 @dataclass(frozen=True)

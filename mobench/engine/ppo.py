@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
-from mobench.cost import count_generated_tokens
+from mobench.core.cost import count_generated_tokens
+from mobench.core.policy import derive_seed
 from mobench.engine.aggregation import tchebycheff_selection
 from mobench.engine.config import PPOConfig
 from mobench.engine.data import BatchOrder, TokenBatch, collate
@@ -38,14 +39,13 @@ from mobench.engine.logprobs import gather_logprobs
 from mobench.engine.preferences import PreferenceSampler
 from mobench.engine.reference import FrozenReference
 from mobench.engine.trainer import RunContext
-from mobench.policy import derive_seed
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from mobench.cost import CostMeter
-    from mobench.specs import Objective
-    from mobench.task import Scorer
+    from mobench.core.cost import CostMeter
+    from mobench.core.specs import Objective
+    from mobench.core.task import Scorer
 
 ROLLOUT_STREAM, MINIBATCH_STREAM = 5, 6  # keys of the engine's seeded streams
 
@@ -103,7 +103,7 @@ class PPOObjective:
         reference: π_ref (a separate model, or the policy with its adapter disabled).
         apply_preferences: the method's hook, called before every policy forward and generate.
         meter: counts generated tokens (end-of-sequence excluded); None: the active meters of
-            :mod:`mobench.cost` (the run's, inside ``fit``).
+            :mod:`mobench.core.cost` (the run's, inside ``fit``).
         combine_advantages: replaces the LS/Tche combination, if given.
         seed: seeds prompt order, rollouts and minibatch order.
         whiten_per_objective: when ``config.whiten_advantages`` is true, standardize each

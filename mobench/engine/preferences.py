@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mobench.core.policy import derive_seed
 from mobench.engine.config import PreferenceConfig
-from mobench.policy import derive_seed
 
 PREFERENCE_STREAM = 7  # key of the preference draws among the engine's seeded streams
 

@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mobench.cost import CostMeter, CountingScorer
+from mobench.core.cost import CostMeter, CountingScorer
+from mobench.core.errors import ConfigError
+from mobench.core.specs import TRAINING_SIGNALS, TrainingSpec
 from mobench.engine.config import TrainingConfig
 from mobench.engine.pairs import sft_sets_from_corpus, sft_sets_from_pairs
 from mobench.engine.strategy import PreferenceStrategy
 from mobench.engine.trainer import CountsAs, TrainResult
-from mobench.errors import ConfigError
-from mobench.specs import TRAINING_SIGNALS, TrainingSpec
 
 if TYPE_CHECKING:
     import datasets
     from transformers import PreTrainedTokenizerBase
 
-    from mobench.task import Scorer, TaskInstance
+    from mobench.core.task import Scorer, TaskInstance
 
 
 def resolve_signal(choice: str, training: TrainingSpec, task_name: str = "the task") -> str:

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import torch
 
+from mobench.core.progress import progress
+from mobench.core.store import atomic_directory, write_json_atomic, write_text_atomic
 from mobench.engine.checkpoint import (
     STATE_FILE,
     WEIGHTS_FILE,
@@ -49,11 +51,9 @@ from mobench.engine.checkpoint import (
 )
 from mobench.engine.config import DeepSpeedConfig, LoopConfig, OptimConfig
 from mobench.engine.distributed import DEEPSPEED_DIR, build_backend
-from mobench.progress import progress
-from mobench.store import atomic_directory, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
-    from mobench.cost import CostMeter
+    from mobench.core.cost import CostMeter
 
 LOG_FILE = "train_log.jsonl"
 METER_AT_START_FILE = "meter_at_start.json"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mobench.errors import ConfigError
-from mobench.results import RunResult
+from mobench.core.errors import ConfigError
+from mobench.run.results import RunResult
 
 DEFAULT_METRICS = ("hypervolume", "inner_product", "controllability", "eum", "spacing",
                    "sparsity", "non_dominated_count")
@@ -118,7 +118,7 @@ def updated(baseline: Mapping[str, Any] | None, results: Sequence[RunResult]) ->
 
 
 def write_baseline(path: Path, data: Mapping[str, Any]) -> None:
-    from mobench.store import write_text_atomic
+    from mobench.core.store import write_text_atomic
 
     write_text_atomic(Path(path), json.dumps(data, indent=2, sort_keys=True) + "\n")
 

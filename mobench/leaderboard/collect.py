@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from mobench import store
-from mobench.errors import RunFolderError
-from mobench.results import RunResult, read_result
-from mobench.specs import Objective
+from mobench.core import store
+from mobench.core.errors import RunFolderError
+from mobench.core.specs import Objective
+from mobench.run.results import RunResult, read_result
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mobench import __version__
+from mobench.core.store import write_text_atomic
 from mobench.leaderboard import figures
 from mobench.leaderboard.aggregate import Leaderboard, LeaderboardRow, Summary
 from mobench.leaderboard.collect import RunScores
-from mobench.store import write_text_atomic
 
 SHOWN_METRICS = ("hypervolume", "inner_product", "controllability", "eum", "spacing",
                  "sparsity", "igd_plus", "non_dominated_share")

@@ -18,7 +18,7 @@ inquisitive     distinct questions back ("have you ever seen a owl ?")
 ==============  ============================================================================
 
 Tiny scale (default, self-contained, CPU). The world and its exact scorers are in
-:mod:`mobench.miniature.chat_world`: only the first three sentences of a response are read (a
+:mod:`mobench.data.miniature.chat_world`: only the first three sentences of a response are read (a
 length budget: every sentence of one style takes a slot from the others); each sentence of an
 opposed style costs 0.5 (humorous-formal, humorous-philosophical, enthusiastic-cautious,
 poetic-formal); each unrecognised sentence costs 1 on every style; conciseness penalises every
@@ -29,7 +29,7 @@ a one-sentence answer earns the full reward; the paper's c = 50 fits answers of 
 and ``r_max = 4``, bounds ``(r_max + 1 - 48/c, r_max) = (-1, 4)`` for responses up to the default
 48-token generation budget. The hypervolume reference point is the origin of normalised space.
 
-Preference grids (:mod:`mobench.grids`): chat3 the Das-Dennis lattice with 6 partitions (28
+Preference grids (:mod:`mobench.toolkit.grids`): chat3 the Das-Dennis lattice with 6 partitions (28
 vectors), chat4 4 partitions (35), chat5 3 partitions (35), chat10 the 10 vertices, the centre and
 29 scrambled-Sobol points of the simplex (40).
 
@@ -47,7 +47,7 @@ instruction written in that style alone: the style-specific SFT data of the pape
 ``extras["raw_pairs"]``: every pair as ``instruction, style, response_0, response_1,
 preferred_id``. Other extras as in ``hh``: ``asset_records``, ``asset_root``, ``is_well_formed``,
 ``optimal_front``; and, as in ``hh``, the optimal front as the exact reference front (exact up to
-chat5; on chat10 its hypervolume is a Monte Carlo estimate, see :mod:`mobench.optimal_front`).
+chat5; on chat10 its hypervolume is a Monte Carlo estimate, see :mod:`mobench.data.optimal_front`).
 
 Paper scale: Alpaca instructions and Llama-3-8B-Instruct; see :mod:`mobench.tasks.chat.paper`.
 """
@@ -58,10 +58,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from mobench.grids import default_grid
-from mobench.miniature.chat_world import STYLES
-from mobench.specs import TaskSpec, TrainingSpec
-from mobench.task import TaskInstance, check_scale
+from mobench.core.specs import TaskSpec, TrainingSpec
+from mobench.core.task import TaskInstance, check_scale
+from mobench.data.miniature.chat_world import STYLES
 from mobench.tasks.chat.paper import ChatPaperSources
 from mobench.tasks.chat.tiny import (
     BASE_MODEL,
@@ -70,6 +69,7 @@ from mobench.tasks.chat.tiny import (
     chat_objectives,
     load_tiny,
 )
+from mobench.toolkit.grids import default_grid
 
 SCALES = ("tiny", "paper")
 TINY_CONCISE_C = 8

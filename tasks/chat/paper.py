@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mobench.data_report import DATA_REPORT_KEY, STATUS_COLUMN, tally_and_filter
-from mobench.errors import ConfigError
-from mobench.grids import default_grid
-from mobench.paper.common import (
+from mobench.core.errors import ConfigError
+from mobench.core.specs import Objective, TaskSpec, TrainingSpec
+from mobench.data.data_report import DATA_REPORT_KEY, STATUS_COLUMN, tally_and_filter
+from mobench.data.paper.common import (
     LoadedData,
     prompt_table,
     read_split,
@@ -40,14 +40,14 @@ from mobench.paper.common import (
     reward_model_serving_options,
     sft_response_status,
 )
-from mobench.sources import PaperScaleSettings
-from mobench.specs import Objective, TaskSpec, TrainingSpec
+from mobench.data.sources import PaperScaleSettings
+from mobench.toolkit.grids import default_grid
 
 if TYPE_CHECKING:
     import datasets
 
-    from mobench.reward_models import PairFormatter
-    from mobench.task import TaskInstance
+    from mobench.core.task import TaskInstance
+    from mobench.data.reward_models import PairFormatter
 
 LLAMA3_PROMPT_TEMPLATE = ("<|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
                           "<|start_header_id|>assistant<|end_header_id|>\n\n")
@@ -96,7 +96,7 @@ class ChatPaperSources(PaperScaleSettings):
             paper's scorers are not public). Entries for styles the task does not use are ignored.
         style_pairs: optional ``(style, dataset source)`` pairs; each dataset has ``prompt``,
             ``chosen``, ``rejected`` columns in its ``split`` (default: none).
-        (and the sizes and serving settings of :class:`~mobench.sources.PaperScaleSettings`)
+        (and the sizes and serving settings of :class:`~mobench.data.sources.PaperScaleSettings`)
     """
 
     dataset: str = "tatsu-lab/alpaca"
@@ -199,8 +199,8 @@ def _read(source: str, split: str, columns: Sequence[str], cache_dir: Path,
           config_name: str = "", data_dir: str = "",
           sources: ChatPaperSources | None = None) -> datasets.Dataset:
     """A split holding ``columns``; ``sources`` given, from the file its data_files name."""
-    from mobench.errors import SourceUnavailableError
-    from mobench.sources import load_dataset_split
+    from mobench.core.errors import SourceUnavailableError
+    from mobench.data.sources import load_dataset_split
 
     if sources is not None:
         table = read_split(sources, source, split, cache_dir, config_name=config_name,
@@ -219,8 +219,8 @@ def load_chat_data(sources: ChatPaperSources, styles: Sequence[str],
                    cache_dir: Path) -> LoadedData:
     """Eval and train prompts, SFT corpus and any per-style pairs (see the module docstring),
     and the tally of the SFT examples left out. Needs no style scorer."""
-    from mobench.sources import check_data_file_keys
-    from mobench.task import TaskData
+    from mobench.core.task import TaskData
+    from mobench.data.sources import check_data_file_keys
 
     reads = [(sources.dataset_data_dir, sources.split)]
     if sources.eval_split:
@@ -258,7 +258,7 @@ def load_chat_data(sources: ChatPaperSources, styles: Sequence[str],
 
 def scorer_input(kind: ScorerInput) -> PairFormatter:
     """How a style scorer reads a (prompt, response) pair."""
-    from mobench.reward_models import concatenate
+    from mobench.data.reward_models import concatenate
 
     if kind == "pair":
         return lambda prompt, response: (prompt, response)
@@ -289,7 +289,7 @@ def missing_scorers_message(missing: Sequence[str]) -> str:
 def style_scorers(sources: ChatPaperSources, styles: Sequence[str]) -> dict[str, Any]:
     """One lazily loaded scorer per style; a style without one gets an
     :class:`UnconfiguredStyleScorer` whose message names every such style."""
-    from mobench.score_models import LazyRewardModelScorer, RewardModelSource
+    from mobench.data.score_models import LazyRewardModelScorer, RewardModelSource
 
     table = style_scorer_table(sources.style_scorers)
     missing = [s for s in styles if s not in table]
@@ -308,7 +308,7 @@ def load_paper(sources: ChatPaperSources, seed: int, cache_dir: Path, *,
 
     ``seed`` changes nothing here: data, eval prompts and scorers are the same for every seed.
     """
-    from mobench.task import TaskInstance
+    from mobench.core.task import TaskInstance
 
     loaded = load_chat_data(sources, styles, Path(cache_dir))
     return TaskInstance(spec=paper_spec(sources, styles=styles, task_name=task_name),

@@ -5,14 +5,14 @@ version + digest of :class:`ChatMiniatureSettings`), shared by every chat task:
 
 - ``tokenizer/``: BPE trained on the train instructions and the known sentences.
 - ``policy/``: the reference policy, a GPT-2 SFT-trained on mixed-style responses (see
-  :mod:`mobench.miniature.chat_world`).
+  :mod:`mobench.data.miniature.chat_world`).
 - ``rm-{style}/``: one Bradley-Terry reward model per sentence style, built the first time a task
   needing that style is loaded (``chat3`` builds three, a later ``chat10`` adds the others). A
   style's model depends only on the seed and the style's name, so sharing it is exact.
   ``concise`` has no model: it is the length rule in both scorer sets, as in HHC.
 - ``optimal-front-{task}-{key}/``: each chat task's optimal front on its eval prompts (and on any
-  other prompt set a run evaluates); see :mod:`mobench.optimal_front`. It becomes the instance's
-  exact reference front and hypervolume.
+  other prompt set a run evaluates); see :mod:`mobench.data.optimal_front`. It becomes the
+  instance's exact reference front and hypervolume.
 
 Data regenerated from the seed at every load: instruction splits (``n_eval_prompts`` eval,
 ``n_validation_prompts`` validation, the rest train), the SFT corpus, and per style
@@ -29,9 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mobench.assets.cache import CachedAsset, asset_root, asset_tag
-from mobench.assets.determinism import derived_rng
-from mobench.assets.pipeline import (
+from mobench.core.config import to_plain
+from mobench.core.specs import DecodingConfig, Objective
+from mobench.core.task import Scorer, TaskData, TaskInstance
+from mobench.data.assets.cache import CachedAsset, asset_root, asset_tag
+from mobench.data.assets.determinism import derived_rng
+from mobench.data.assets.pipeline import (
     POLICY,
     ensure_policy,
     ensure_reward_model,
@@ -39,16 +42,15 @@ from mobench.assets.pipeline import (
     load_cached_tokenizer,
     reward_model_component,
 )
-from mobench.assets.reward_model import (
+from mobench.data.assets.reward_model import (
     RewardModelSettings,
     held_out_pairs,
     labelled_pairs,
     load_reward_scorer,
 )
-from mobench.assets.sft import PolicyShape, SFTSettings, load_reference_policy
-from mobench.config import to_plain
-from mobench.miniature.candidates import chat_candidates
-from mobench.miniature.chat_world import (
+from mobench.data.assets.sft import PolicyShape, SFTSettings, load_reference_policy
+from mobench.data.miniature.candidates import chat_candidates
+from mobench.data.miniature.chat_world import (
     SENTENCE_STYLES,
     STYLE_BOUNDS,
     STYLE_DESCRIPTIONS,
@@ -56,19 +58,17 @@ from mobench.miniature.chat_world import (
     ChatPrompt,
     ChatWorld,
 )
-from mobench.miniature.conciseness import conciseness_bounds
-from mobench.miniature.labels import sample_preferred_ids
-from mobench.miniature.scorers import ConcisenessScorer, ExactScorer, TokenLengthCounter
-from mobench.miniature.splits import PromptSplits, stratified_splits
-from mobench.optimal_front import EXTRA_KEY, OptimalFrontSource
-from mobench.specs import DecodingConfig, Objective
-from mobench.task import Scorer, TaskData, TaskInstance
+from mobench.data.miniature.conciseness import conciseness_bounds
+from mobench.data.miniature.labels import sample_preferred_ids
+from mobench.data.miniature.scorers import ConcisenessScorer, ExactScorer, TokenLengthCounter
+from mobench.data.miniature.splits import PromptSplits, stratified_splits
+from mobench.data.optimal_front import EXTRA_KEY, OptimalFrontSource
 
 if TYPE_CHECKING:
     import datasets
 
 FAMILY = "chat"
-# 2: built with a fixed torch thread count (mobench.threads); 2-thread builds of "1" differ
+# 2: built with a fixed torch thread count (mobench.core.threads); 2-thread builds of "1" differ
 ASSET_VERSION = "2"
 PROMPT_TEMPLATE = "user : {prompt} assistant :"
 BASE_MODEL = "mobench tiny chat reference policy (GPT-2, built into the cache)"

@@ -5,8 +5,8 @@ Scales:
 - ``tiny`` (default, self-contained, CPU): a synthetic miniature of PKU-SafeRLHF, built from the
   seed: user requests across 18 topics, a third of them harmful; responses mixing how-to steps,
   refusals, safety advice, rudeness and (for harmful requests) harmful detail. See
-  :mod:`mobench.miniature.hh_world` for the world and its exact ground truth, and
-  :mod:`mobench.miniature.hh_build` for what is built into the cache. Objectives, raw units:
+  :mod:`mobench.data.miniature.hh_world` for the world and its exact ground truth, and
+  :mod:`mobench.data.miniature.hh_build` for what is built into the cache. Objectives, raw units:
 
   * ``helpful`` in [-2, 4] (distinct on-topic steps; minus refusing harmless requests, rudeness,
     garbage), bounds (-2, 4);
@@ -31,13 +31,13 @@ Scales:
   safer_response_id``), ``asset_records`` (build records: SFT tokens/s, reward-model held-out
   accuracy and calibration), ``asset_root`` (the cache folder), ``is_well_formed``
   (``response -> bool``: whether every sentence is a known one) and ``optimal_front`` (an
-  :class:`~mobench.optimal_front.OptimalFrontSource`: the optimal front on any set of the task's
-  prompts).
+  :class:`~mobench.data.optimal_front.OptimalFrontSource`: the optimal front on any set of the
+  task's prompts).
 
   ``reference_fronts["exact"]`` and ``reference_hypervolumes["exact"]``: the optimal front on
   the eval prompts, the best expected exact scores any policy can reach within the 48-token
-  budget (:mod:`mobench.optimal_front`), so every run reports GD, IGD, IGD+ and its share of the
-  optimal hypervolume.
+  budget (:mod:`mobench.data.optimal_front`), so every run reports GD, IGD, IGD+ and its share of
+  the optimal hypervolume.
 
   Training signal: DPO on the PKU-schema pairs (Panacea's HH-DPO setting). SFT (each objective's
   chosen responses) and PPO (against the reward models) are offered too.
@@ -51,8 +51,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mobench.grids import default_grid
-from mobench.miniature.hh_build import (
+from mobench.core.specs import TaskSpec, TrainingSpec
+from mobench.core.task import TaskInstance, check_scale
+from mobench.data.miniature.hh_build import (
     BASE_MODEL,
     HARMLESS,
     HELPFUL,
@@ -60,9 +61,8 @@ from mobench.miniature.hh_build import (
     HHMiniatureSettings,
     load_tiny,
 )
-from mobench.paper.pku import PKUSources
-from mobench.specs import TaskSpec, TrainingSpec
-from mobench.task import TaskInstance, check_scale
+from mobench.data.paper.pku import PKUSources
+from mobench.toolkit.grids import default_grid
 
 SCALES = ("tiny", "paper")
 # The asset cache folder of the miniature; hhc builds the same world into the same folder.
@@ -74,7 +74,7 @@ TINY_TRAINING = TrainingSpec(default_signal="dpo", preference_pairs=True,
 @dataclass(frozen=True)
 class HHConfig(HHMiniatureSettings):
     """Options of ``hh``: the tiny miniature's sizes (every field of
-    :class:`~mobench.miniature.hh_build.HHMiniatureSettings`: ``n_eval_prompts``,
+    :class:`~mobench.data.miniature.hh_build.HHMiniatureSettings`: ``n_eval_prompts``,
     ``n_validation_prompts``, ``n_sft_examples``, ``n_pairs``, ``n_validation_pairs``,
     ``pair_harmful_share``, ``label_beta``, ``vocab_size``, ``policy``, ``sft``,
     ``reward_model``), plus:

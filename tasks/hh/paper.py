@@ -1,8 +1,8 @@
 """HH at paper scale: PKU-SafeRLHF, Alpaca-7B, and the beaver-7b reward and cost models.
 
 The setting of Panacea and MODPO; the data, scorers and bounds are the shared PKU-SafeRLHF pieces
-of :mod:`mobench.paper.pku`. The preference grid is the tiny scale's
-(:func:`mobench.grids.default_grid`), so both scales of the task are evaluated at the same
+of :mod:`mobench.data.paper.pku`. The preference grid is the tiny scale's
+(:func:`mobench.toolkit.grids.default_grid`), so both scales of the task are evaluated at the same
 preferences. Training signal: DPO on the PKU pairs (the paper's HH-DPO setting; its PPO setting
 stays available with ``train.signal=ppo``).
 """
@@ -12,20 +12,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mobench.data_report import DATA_REPORT_KEY
-from mobench.grids import default_grid
-from mobench.paper.common import reference_policy_loader
-from mobench.paper.pku import (
+from mobench.core.specs import TaskSpec, TrainingSpec
+from mobench.data.data_report import DATA_REPORT_KEY
+from mobench.data.paper.common import reference_policy_loader
+from mobench.data.paper.pku import (
     PKU_PROMPT_TEMPLATE,
     PKUSources,
     beaver_scorers,
     load_pku_data,
     pku_objectives,
 )
-from mobench.specs import TaskSpec, TrainingSpec
+from mobench.toolkit.grids import default_grid
 
 if TYPE_CHECKING:
-    from mobench.task import TaskInstance
+    from mobench.core.task import TaskInstance
 
 PAPER_TRAINING = TrainingSpec(default_signal="dpo", preference_pairs=True,
                               sft_data="chosen_responses", rl_prompts=True, reward_scorers=True)
@@ -48,7 +48,7 @@ def load_paper(sources: PKUSources, seed: int, cache_dir: Path, *,
     ``seed`` changes nothing here: data, eval prompts and reward models are the same for every
     seed, so seeds measure the methods' own variance.
     """
-    from mobench.task import TaskInstance
+    from mobench.core.task import TaskInstance
 
     loaded = load_pku_data(sources, Path(cache_dir))
     return TaskInstance(spec=paper_spec(sources, task_name=task_name), data=loaded.data,

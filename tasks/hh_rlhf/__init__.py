@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mobench.specs import TaskSpec
-from mobench.task import TaskInstance, check_scale
+from mobench.core.specs import TaskSpec
+from mobench.core.task import TaskInstance, check_scale
 from mobench.tasks.hh_rlhf.paper import HHRLHFPaperSources, load_paper, paper_spec
 
 

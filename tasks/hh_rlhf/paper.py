@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobench.data_report import (
+from mobench.core.specs import Objective, TaskSpec, TrainingSpec
+from mobench.data.data_report import (
     DATA_REPORT_KEY,
     KEPT,
     STATUS_COLUMN,
@@ -51,8 +52,7 @@ from mobench.data_report import (
     repaired,
     tally_and_filter,
 )
-from mobench.grids import default_grid
-from mobench.paper.common import (
+from mobench.data.paper.common import (
     LoadedData,
     fill_template,
     prompt_table,
@@ -61,13 +61,13 @@ from mobench.paper.common import (
     reward_model_serving_options,
     sft_response_status,
 )
-from mobench.sources import PaperScaleSettings
-from mobench.specs import Objective, TaskSpec, TrainingSpec
+from mobench.data.sources import PaperScaleSettings
+from mobench.toolkit.grids import default_grid
 
 if TYPE_CHECKING:
     import datasets
 
-    from mobench.task import TaskInstance
+    from mobench.core.task import TaskInstance
 
 ASSISTANT_MARKER = "\n\nAssistant:"
 HUMAN_MARKER = "\n\nHuman:"
@@ -101,7 +101,7 @@ class HHRLHFPaperSources(PaperScaleSettings):
         policy: reference policy (``meta-llama/Llama-2-7b-hf``, RiC's base model).
         helpful_reward_model: ``Ray2333/gpt2-large-helpful-reward_model``.
         harmless_reward_model: ``Ray2333/gpt2-large-harmless-reward_model``.
-        (and the sizes and serving settings of :class:`~mobench.sources.PaperScaleSettings`)
+        (and the sizes and serving settings of :class:`~mobench.data.sources.PaperScaleSettings`)
     """
 
     dataset: str = "Anthropic/hh-rlhf"
@@ -215,9 +215,9 @@ def load_hh_rlhf_data(sources: HHRLHFPaperSources, cache_dir: Path) -> LoadedDat
     repaired or dropped from each table."""
     import datasets
 
-    from mobench.errors import SourceUnavailableError
-    from mobench.sources import check_data_file_keys
-    from mobench.task import TaskData
+    from mobench.core.errors import SourceUnavailableError
+    from mobench.core.task import TaskData
+    from mobench.data.sources import check_data_file_keys
 
     folders = (sources.helpful_data_dir, sources.harmless_data_dir)
     check_data_file_keys(sources.data_files, [(folder, split) for folder in folders
@@ -266,7 +266,7 @@ def ray2333_input(prompt: str, response: str) -> tuple[str, str]:
 
 
 def ray2333_scorers(sources: HHRLHFPaperSources) -> dict[str, Any]:
-    from mobench.score_models import LazyRewardModelScorer, RewardModelSource
+    from mobench.data.score_models import LazyRewardModelScorer, RewardModelSource
 
     options = reward_model_serving_options(sources)
     return {name: LazyRewardModelScorer(
@@ -281,7 +281,7 @@ def load_paper(sources: HHRLHFPaperSources, seed: int, cache_dir: Path, *,
 
     ``seed`` changes nothing here: data, eval prompts and reward models are the same for every seed.
     """
-    from mobench.task import TaskInstance
+    from mobench.core.task import TaskInstance
 
     loaded = load_hh_rlhf_data(sources, Path(cache_dir))
     return TaskInstance(spec=paper_spec(sources, task_name=task_name), data=loaded.data,

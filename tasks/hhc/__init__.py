@@ -16,9 +16,9 @@ model); its pairs (``preference_pairs["concise"]``, and the column ``more_concis
 same Bradley-Terry noise as the other objectives. The grid is the Das-Dennis lattice with 6
 partitions (28 vectors); the reference point is the origin of normalised space.
 
-``hhc`` builds the same miniature as ``hh`` (:mod:`mobench.miniature.hh_build`) into the same cache
-folder (``cache_dir / "hh" / ...``): same seed and sizes, same world, same files, so building one
-builds both.
+``hhc`` builds the same miniature as ``hh`` (:mod:`mobench.data.miniature.hh_build`) into the same
+cache folder (``cache_dir / "hh" / ...``): same seed and sizes, same world, same files, so building
+one builds both.
 
 Training signal at tiny scale: DPO on the pairs, not the paper's PPO. Measured on 2 CPU cores,
 seed 0, exact hypervolume (base 0.48, DPO 0.68 with controllability 0.84): PPO with the paper's KL
@@ -34,8 +34,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mobench.grids import default_grid
-from mobench.miniature.hh_build import (
+from mobench.core.specs import TaskSpec, TrainingSpec
+from mobench.core.task import TaskInstance, check_scale
+from mobench.data.miniature.hh_build import (
     BASE_MODEL,
     HARMLESS,
     HELPFUL,
@@ -44,9 +45,8 @@ from mobench.miniature.hh_build import (
     concise_objective,
     load_tiny,
 )
-from mobench.specs import TaskSpec, TrainingSpec
-from mobench.task import TaskInstance, check_scale
 from mobench.tasks.hhc.paper import DEFAULT_CONCISE_C, HHCPaperSources
+from mobench.toolkit.grids import default_grid
 
 SCALES = ("tiny", "paper")
 TINY_CONCISE_C = 10
@@ -58,8 +58,9 @@ TINY_TRAINING = TrainingSpec(default_signal="dpo", preference_pairs=True,
 
 @dataclass(frozen=True)
 class HHCConfig(HHMiniatureSettings):
-    """Options of ``hhc``: every field of :class:`~mobench.miniature.hh_build.HHMiniatureSettings`
-    (the shared miniature's sizes), plus:
+    """Options of ``hhc``: every field of
+    :class:`~mobench.data.miniature.hh_build.HHMiniatureSettings` (the shared miniature's sizes),
+    plus:
 
     Attributes:
         concise_c: the length threshold ``c`` in tokens; 0 picks the scale's default (tiny: 10,

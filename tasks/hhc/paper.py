@@ -7,11 +7,11 @@ The third objective of Panacea's HHC setting rewards short answers:
 
 with ``L`` the response length in tokens of the policy's tokenizer (special tokens excluded).
 Reimplementations use ``c = 50`` and ``r_max = 4``. The formula is the miniature's own
-(:mod:`mobench.miniature.conciseness`), so both scales score conciseness identically. The rule is
-exact, not learned, but it is put in the ``reward_model`` scorer set beside the two beaver models
+(:mod:`mobench.data.miniature.conciseness`), so both scales score conciseness identically. The rule
+is exact, not learned, but it is put in the ``reward_model`` scorer set beside the two beaver models
 so that the set covers every objective (the paper trains on it the same way).
 
-Data, prompts and templates are PKU-SafeRLHF's, as for ``hh`` (see :mod:`mobench.paper.pku`);
+Data, prompts and templates are PKU-SafeRLHF's, as for ``hh`` (see :mod:`mobench.data.paper.pku`);
 conciseness has no preference pairs of its own in PKU-SafeRLHF, so methods that need pairs get
 pairs built from the same rows, the shorter response preferred (ties dropped, and counted in the
 data report with the rows PKU's own loader drops).
@@ -29,25 +29,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mobench.data_report import DATA_REPORT_KEY, RowTally
-from mobench.grids import default_grid
-from mobench.miniature.conciseness import (
+from mobench.core.specs import Objective, TaskSpec, TrainingSpec
+from mobench.data.data_report import DATA_REPORT_KEY, RowTally
+from mobench.data.miniature.conciseness import (
     check_conciseness_parameters,
     conciseness_bounds,
     conciseness_reward,
 )
-from mobench.paper.common import reference_policy_loader
-from mobench.paper.pku import (
+from mobench.data.paper.common import reference_policy_loader
+from mobench.data.paper.pku import (
     PKU_PROMPT_TEMPLATE,
     PKUSources,
     beaver_scorers,
     load_pku_data,
     pku_objectives,
 )
-from mobench.specs import Objective, TaskSpec, TrainingSpec
+from mobench.toolkit.grids import default_grid
 
 if TYPE_CHECKING:
-    from mobench.task import TaskInstance
+    from mobench.core.task import TaskInstance
 
 DEFAULT_CONCISE_C = 50
 DEFAULT_CONCISE_RMAX = 4.0
@@ -91,7 +91,7 @@ class ConcisenessScorer:
     @property
     def tokenizer(self) -> Any:
         if self._tokenizer is None:
-            from mobench.sources import load_tokenizer
+            from mobench.data.sources import load_tokenizer
 
             self._tokenizer = load_tokenizer(self.tokenizer_source,
                                              trust_remote_code=self.trust_remote_code)
@@ -151,7 +151,7 @@ def load_paper(sources: HHCPaperSources, seed: int, cache_dir: Path, *,
                concise_c: int = DEFAULT_CONCISE_C, concise_rmax: float = DEFAULT_CONCISE_RMAX,
                task_name: str) -> TaskInstance:
     """The paper-scale HHC instance; the reward models load when first used."""
-    from mobench.task import TaskData, TaskInstance
+    from mobench.core.task import TaskData, TaskInstance
 
     loaded = load_pku_data(sources, Path(cache_dir))
     hh_data = loaded.data

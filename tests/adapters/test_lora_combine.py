@@ -18,9 +18,9 @@ from mobench.adapters import (
     merge,
     save_adapters,
 )
-from mobench.models import tiny_causal_lm, train_tokenizer
-from mobench.policy import generate_texts
-from mobench.specs import DecodingConfig
+from mobench.core.policy import generate_texts
+from mobench.core.specs import DecodingConfig
+from mobench.data.models import tiny_causal_lm, train_tokenizer
 
 ARCHITECTURES = ["gpt2", "llama"]
 EXPERTS = ["expert-0", "expert-1", "expert-2"]

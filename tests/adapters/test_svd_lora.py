@@ -27,8 +27,8 @@ from mobench.adapters import (
     set_preferences,
     svd_lora_layers,
 )
-from mobench.models import tiny_causal_lm, train_tokenizer
-from mobench.specs import DecodingConfig
+from mobench.core.specs import DecodingConfig
+from mobench.data.models import tiny_causal_lm, train_tokenizer
 
 ARCHITECTURES = ["gpt2", "llama"]
 VOCAB = 200

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mobench.models import tiny_causal_lm, train_tokenizer
+from mobench.data.models import tiny_causal_lm, train_tokenizer
 
 WORDS = ["good", "bad", "kind", "rude", "yes", "no", "please", "thanks", "maybe", "so"]
 PROMPT_TEMPLATE = "user : {prompt} assistant :"

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from mobench.cost import CostMeter
+from mobench.core.cost import CostMeter
 from mobench.engine import DPOConfig, LoopConfig, OptimConfig
 from mobench.engine.checkpoint import checkpoint_problem, checkpoints_newest_first
 from mobench.engine.dpo import DPOObjective, prepare_pairs

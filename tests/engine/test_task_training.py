@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from mobench.cost import CostMeter
+from mobench.core.cost import CostMeter
+from mobench.core.errors import ConfigError
+from mobench.core.specs import Objective, TaskSpec, TrainingSpec
+from mobench.core.task import TaskData, TaskInstance
 from mobench.engine import (
     PPOConfig,
     TrainingConfig,
@@ -26,10 +29,7 @@ from mobench.engine.preferences import PreferenceSampler
 from mobench.engine.reference import FrozenReference
 from mobench.engine.trainer import RunContext
 from mobench.engine.value_heads import PolicyWithValueHeads
-from mobench.errors import ConfigError
-from mobench.runspec import resolve_device
-from mobench.specs import Objective, TaskSpec, TrainingSpec
-from mobench.task import TaskData, TaskInstance
+from mobench.run.runspec import resolve_device
 
 from .conftest import build_model, format_prompt, toy_pairs, toy_prompts
 

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from mobench.core.method import CostMeter
+from mobench.core.specs import Objective
 from mobench.engine import (
     DPOConfig,
     LoopConfig,
@@ -20,8 +22,6 @@ from mobench.engine import (
     train_ppo,
     train_sft,
 )
-from mobench.method import CostMeter
-from mobench.specs import Objective
 
 from .conftest import (
     build_model,
@@ -124,7 +124,7 @@ def test_ppo_moves_every_parameter_and_counts_costs(tokenizer, tmp_path, archite
                                                     aggregation):
     model = build_model(architecture, tokenizer)
     meter = CostMeter()
-    from mobench.method import CountingScorer
+    from mobench.core.method import CountingScorer
 
     scorers = {"good": CountingScorer(GoodWords(), meter), "short": CountingScorer(Words(), meter)}
     before = trainable_snapshot(model)

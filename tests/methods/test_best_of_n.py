@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from mobench.cli import main
-from mobench.cost import CostMeter, metering
+from mobench.core.cost import CostMeter, metering
+from mobench.core.policy import Generation, derive_seed, generate_texts
+from mobench.core.specs import DecodingConfig
 from mobench.methods.best_of_n import BestOfNConfig, BestOfNPolicy, best_of_n_choice
-from mobench.policy import Generation, derive_seed, generate_texts
-from mobench.runner import load_run, load_trained_policy
-from mobench.specs import DecodingConfig
+from mobench.run.runner import load_run, load_trained_policy
 
 SAMPLED = DecodingConfig(max_new_tokens=8)
 PROMPTS = ["apple dog kite", "river tree sun", "igloo jam lemon"]

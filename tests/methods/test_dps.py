@@ -11,9 +11,9 @@ import pytest
 
 from mobench.adapters import activate_adapter
 from mobench.cli import main
-from mobench.policy import generate_texts
-from mobench.runner import load_run, load_trained_policy
-from mobench.specs import DecodingConfig
+from mobench.core.policy import generate_texts
+from mobench.core.specs import DecodingConfig
+from mobench.run.runner import load_run, load_trained_policy
 
 GREEDY = DecodingConfig(max_new_tokens=8, do_sample=False)
 SMALL = ["method.train.steps=8", "method.train.batch_size=4", "eval.n_bootstrap=5",

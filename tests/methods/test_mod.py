@@ -15,16 +15,16 @@ import torch
 
 from mobench.adapters import activate_adapter, generate_with_adapters
 from mobench.cli import main
-from mobench.cost import CostMeter, metering
-from mobench.decoding import (
+from mobench.core.cost import CostMeter, metering
+from mobench.core.policy import left_padded_batch
+from mobench.core.specs import DecodingConfig
+from mobench.run.runner import load_run, load_trained_policy
+from mobench.toolkit.decoding import (
     ExpertMixtureScores,
     generate_expert_mixture,
     mix_expert_logits,
     sampling_warpers,
 )
-from mobench.policy import left_padded_batch
-from mobench.runner import load_run, load_trained_policy
-from mobench.specs import DecodingConfig
 
 GREEDY = DecodingConfig(max_new_tokens=8, do_sample=False)
 SAMPLED = DecodingConfig(max_new_tokens=8, temperature=0.7, top_p=0.9)

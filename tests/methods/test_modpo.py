@@ -15,17 +15,17 @@ import pytest
 import torch
 from conftest import run_cli
 
-from mobench import registry
 from mobench.cli import main
+from mobench.core import registry
+from mobench.core.specs import DecodingConfig
 from mobench.engine.config import DPOConfig, TrainingConfig
 from mobench.engine.data import TokenBatch
 from mobench.engine.dpo import PairBatch, dpo_loss
 from mobench.engine.modpo import MarginPairBatch, MarginWeights, margin_objectives, modpo_loss
 from mobench.methods.modpo import MODPOConfig
-from mobench.pair_rewards import bradley_terry_slope, pair_reward_gaps
-from mobench.runner import load_run, load_trained_policy
-from mobench.scored_responses import score_responses
-from mobench.specs import DecodingConfig
+from mobench.run.runner import load_run, load_trained_policy
+from mobench.toolkit.pair_rewards import bradley_terry_slope, pair_reward_gaps
+from mobench.toolkit.scored_responses import score_responses
 
 GREEDY = DecodingConfig(max_new_tokens=8, do_sample=False)
 SMALL = ["method.train.steps=8", "method.train.batch_size=4", "eval.n_bootstrap=5",

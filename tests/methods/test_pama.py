@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from mobench.cli import main
+from mobench.core.specs import DecodingConfig
 from mobench.engine import PPOConfig, TrainingConfig
 from mobench.engine.min_norm import (
     min_norm_weights,
@@ -27,8 +28,7 @@ from mobench.methods.pama import (
     noon_clip,
     per_sample_weighting,
 )
-from mobench.runner import load_run, load_trained_policy
-from mobench.specs import DecodingConfig
+from mobench.run.runner import load_run, load_trained_policy
 
 SMALL = ["method.train.steps=8", "method.train.batch_size=4", "method.train.ppo.rollout_prompts=8",
          "method.train.ppo.max_new_tokens=8", "method.train.optim.learning_rate=0.02",

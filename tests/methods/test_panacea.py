@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobench import registry
 from mobench.cli import main
+from mobench.core import registry
+from mobench.core.errors import ConfigError
+from mobench.core.specs import DecodingConfig, TrainingSpec
 from mobench.engine import TrainingConfig
-from mobench.errors import ConfigError
 from mobench.methods.panacea import PanaceaConfig, PanaceaMethod, resolve_preference_sampling
-from mobench.runner import load_run, load_trained_policy
-from mobench.specs import DecodingConfig, TrainingSpec
+from mobench.run.runner import load_run, load_trained_policy
 
 
 def spec_of(task: str, scale: str):  # type: ignore[no-untyped-def]

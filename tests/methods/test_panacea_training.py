@@ -24,6 +24,10 @@ import pytest
 import torch
 
 from mobench.adapters import SVDLoRAConfig, add_svd_lora, set_preferences
+from mobench.core.method import FitContext
+from mobench.core.specs import DecodingConfig, Objective, TaskSpec
+from mobench.core.task import TaskData, TaskInstance
+from mobench.data.models import tiny_causal_lm, train_tokenizer
 from mobench.engine import (
     DPOConfig,
     LoopConfig,
@@ -36,11 +40,7 @@ from mobench.engine import (
 from mobench.engine.data import collate
 from mobench.engine.dpo import PairBatch, dpo_loss
 from mobench.engine.logprobs import sequence_logprobs, token_logprobs
-from mobench.method import FitContext
 from mobench.methods.panacea import PanaceaConfig, PanaceaMethod, PanaceaPolicy
-from mobench.models import tiny_causal_lm, train_tokenizer
-from mobench.specs import DecodingConfig, Objective, TaskSpec
-from mobench.task import TaskData, TaskInstance
 
 FRUITS = ("apple", "pear", "plum", "fig", "lime")
 ANIMALS = ("dog", "cat", "owl", "fox", "yak")

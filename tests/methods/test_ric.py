@@ -15,14 +15,15 @@ import pytest
 import torch
 from conftest import PLUGIN_DIR, run_cli
 
-from mobench import registry
-from mobench.cost import CostMeter
+from mobench.core import registry
+from mobench.core.cost import CostMeter
+from mobench.core.method import FitContext
+from mobench.core.policy import generate_texts
+from mobench.core.specs import DecodingConfig
+from mobench.data.models import train_tokenizer
 from mobench.engine import TrainingConfig
-from mobench.method import FitContext
 from mobench.methods.ric import RiCConfig, RiCMethod
-from mobench.models import train_tokenizer
-from mobench.policy import generate_texts
-from mobench.reward_prompts import (
+from mobench.toolkit.reward_prompts import (
     SCORE_TOKEN_SCHEMES,
     conditioned_prompt,
     extend_vocabulary,
@@ -33,14 +34,13 @@ from mobench.reward_prompts import (
     score_tokens,
     score_values,
 )
-from mobench.reward_targets import (
+from mobench.toolkit.reward_targets import (
     ScoreStatistics,
     above_quantile,
     desired_scores,
     mors_targets,
 )
-from mobench.scored_responses import task_responses
-from mobench.specs import DecodingConfig
+from mobench.toolkit.scored_responses import task_responses
 
 GREEDY = DecodingConfig(max_new_tokens=8, do_sample=False)
 PROMPTS = ["apple dog kite", "river tree sun", "igloo jam lemon"]
@@ -159,7 +159,7 @@ def test_an_unknown_score_token_scheme_is_refused(tmp_path):
 def test_a_tokenizer_that_represents_the_scores_is_left_alone():
     tokenizer = train_tokenizer(["<rm1_score> <rm2_score> 0 1 2 3 4 5 6 7 8 9 . - words"],
                                 vocab_size=80)
-    from mobench.models import tiny_causal_lm
+    from mobench.data.models import tiny_causal_lm
 
     model = tiny_causal_lm("gpt2", len(tokenizer), n_layers=1, width=16, n_heads=2,
                            max_positions=32)

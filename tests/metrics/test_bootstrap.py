@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mobench.grids import default_grid
 from mobench.metrics.bootstrap import (
     bootstrap_interval,
     interval_form,
@@ -14,6 +13,7 @@ from mobench.metrics.bootstrap import (
     resampled_fronts,
 )
 from mobench.metrics.hypervolume import hypervolume
+from mobench.toolkit.grids import default_grid
 
 
 def test_resampling_is_seeded():

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mobench.method import FitContext
-from mobench.policy import Generation, generate_texts
-from mobench.specs import DecodingConfig, Objective, TaskSpec
-from mobench.task import TaskData, TaskInstance
+from mobench.core.method import FitContext
+from mobench.core.policy import Generation, generate_texts
+from mobench.core.specs import DecodingConfig, Objective, TaskSpec
+from mobench.core.task import TaskData, TaskInstance
 
 _calls: Counter[str] = Counter()
 VOWELS = set("aeiou")
@@ -52,15 +52,15 @@ def _maybe_kill(point: str) -> None:
 
 
 if os.environ.get("MOBENCH_TEST_KILL") == "finalize":
-    import mobench.plots
+    import mobench.run.plots
 
-    _plot_front = mobench.plots.plot_front
+    _plot_front = mobench.run.plots.plot_front
 
     def _killing_plot_front(*args, **kwargs):  # type: ignore[no-untyped-def]
         _maybe_kill("finalize")
         return _plot_front(*args, **kwargs)
 
-    mobench.plots.plot_front = _killing_plot_front
+    mobench.run.plots.plot_front = _killing_plot_front
 
 if os.environ.get("MOBENCH_TEST_KILL", "").startswith("train:"):
     from mobench.engine.trainer import Trainer
@@ -129,7 +129,7 @@ class ToyTask:
     def load(self, scale: str, seed: int, cache_dir: Path) -> TaskInstance:
         import datasets
 
-        from mobench.models import tiny_causal_lm, train_tokenizer
+        from mobench.data.models import tiny_causal_lm, train_tokenizer
 
         rng = np.random.default_rng(seed)
         eval_prompts = _prompts(self.config.n_eval_prompts, rng)

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from mobench.models import tiny_causal_lm, train_tokenizer
+from mobench.data.models import tiny_causal_lm, train_tokenizer
 
 WIDTH = 32
 

@@ -14,11 +14,11 @@ import torch
 from hardening_support import harness_messages, one_error_line
 
 from mobench.cli import main
-from mobench.data_report import DATA_REPORT_KEY
-from mobench.errors import ConfigError, SourceUnavailableError
-from mobench.models import load_causal_lm
-from mobench.paper.pku import PKUSources, load_pku_data
-from mobench.sources import LFS_POINTER_HEADER, load_dataset_split
+from mobench.core.errors import ConfigError, SourceUnavailableError
+from mobench.data.data_report import DATA_REPORT_KEY
+from mobench.data.models import load_causal_lm
+from mobench.data.paper.pku import PKUSources, load_pku_data
+from mobench.data.sources import LFS_POINTER_HEADER, load_dataset_split
 from mobench.tasks.chat.paper import ChatPaperSources
 from mobench.tasks.chat.paper import load_paper as load_chat
 from mobench.tasks.hh_rlhf.paper import (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mobench.config import build_dataclass
-from mobench.errors import ConfigError
+from mobench.core.config import build_dataclass
+from mobench.core.errors import ConfigError
 from mobench.tasks.chat.paper import (
     ChatPaperSources,
     StyleScorerSource,
@@ -70,7 +70,7 @@ def test_spec_for_any_style_list() -> None:
 
 
 def test_missing_style_scorer_is_a_one_line_config_error(tmp_path: Path) -> None:
-    from mobench.runner import check_scorers_ready
+    from mobench.run.runner import check_scorers_ready
 
     write_alpaca_dataset(tmp_path / "alpaca")
     sources = ChatPaperSources(dataset=str(tmp_path / "alpaca"), n_eval_prompts=4,

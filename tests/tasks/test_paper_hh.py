@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobench.paper.common import prompt_table
-from mobench.paper.pku import PKU_PROMPT_TEMPLATE, PKUSources, pku_preference_pairs
-from mobench.task import TaskInstance
+from mobench.core.task import TaskInstance
+from mobench.data.paper.common import prompt_table
+from mobench.data.paper.pku import PKU_PROMPT_TEMPLATE, PKUSources, pku_preference_pairs
 from mobench.tasks.hh.paper import load_paper, paper_spec
 from mobench.tasks.hhc.paper import ConcisenessScorer, HHCPaperSources, conciseness_reward
 from mobench.tasks.hhc.paper import load_paper as load_hhc_paper
@@ -116,7 +116,7 @@ def test_max_train_rows_and_eval_prompt_count(local_sources, tmp_path: Path) -> 
 
 
 def test_dataset_without_the_pku_columns_is_refused(local_sources, tmp_path: Path) -> None:
-    from mobench.errors import SourceUnavailableError
+    from mobench.core.errors import SourceUnavailableError
 
     from .paper_checkpoints import write_jsonl
 

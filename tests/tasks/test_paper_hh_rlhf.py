@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mobench.errors import MobenchError
+from mobench.core.errors import MobenchError
 from mobench.tasks.hh_rlhf import HHRLHFConfig, HHRLHFTask
 from mobench.tasks.hh_rlhf.paper import HHRLHFPaperSources, hh_rlhf_pairs, split_dialogue
 
@@ -65,7 +65,7 @@ def test_task_is_paper_only() -> None:
 
 
 def test_config_is_built_from_overrides() -> None:
-    from mobench.config import build_dataclass
+    from mobench.core.config import build_dataclass
 
     overrides = {"paper": {"policy": "/models/llama", "n_eval_prompts": 9}}
     config = build_dataclass(HHRLHFConfig, overrides, "task")

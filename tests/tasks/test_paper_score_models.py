@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from mobench.errors import SourceUnavailableError
-from mobench.paper.pku import format_beaver_input
-from mobench.reward_models import RewardModelScorer
-from mobench.score_models import (
+from mobench.core.errors import SourceUnavailableError
+from mobench.data.paper.pku import format_beaver_input
+from mobench.data.reward_models import RewardModelScorer
+from mobench.data.score_models import (
     LazyRewardModelScorer,
     LlamaScoreModel,
     RewardModelSource,

@@ -12,8 +12,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from mobench.errors import SourceUnavailableError
-from mobench.sources import is_local_source, load_dataset_split
+from mobench.core.errors import SourceUnavailableError
+from mobench.data.sources import is_local_source, load_dataset_split
 
 from .paper_checkpoints import PKU_TEST, PKU_TRAIN, write_hh_rlhf_dataset, write_pku_dataset
 
@@ -63,9 +63,9 @@ def test_unreachable_hub_ids_fail_in_one_line_naming_the_id(tmp_path: Path) -> N
     # Offline mode is read when huggingface_hub is imported, so the check runs in a fresh process;
     # offline, the libraries fail at once instead of retrying the network.
     script = textwrap.dedent("""
-        from mobench.errors import SourceUnavailableError
-        from mobench.score_models import load_reward_model
-        from mobench.sources import load_dataset_split
+        from mobench.core.errors import SourceUnavailableError
+        from mobench.data.score_models import load_reward_model
+        from mobench.data.sources import load_dataset_split
         from mobench.tasks.hhc.paper import ConcisenessScorer
 
         attempts = [lambda: load_dataset_split("PKU-Alignment/PKU-SafeRLHF", "train"),

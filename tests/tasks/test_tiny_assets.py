@@ -16,22 +16,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobench.assets import cache
-from mobench.assets.checks import (
+from mobench.data.assets import cache
+from mobench.data.assets.checks import (
     best_of_n_front,
     non_dominated,
     parse_rate,
     sample_reference,
     score_samples,
 )
-from mobench.assets.determinism import derived_rng
-from mobench.assets.reward_model import RewardModelSettings, pairwise_accuracy
-from mobench.assets.sft import SFTSettings
-from mobench.miniature.chat_world import SENTENCE_STYLES, STYLES, ChatWorld
-from mobench.miniature.hh_build import generate_data
-from mobench.miniature.hh_world import TOPICS, HHWorld
-from mobench.miniature.pku import PKU_COLUMNS
-from mobench.optimal_front import COMPONENT_PREFIX as OPTIMAL_FRONT_PREFIX
+from mobench.data.assets.determinism import derived_rng
+from mobench.data.assets.reward_model import RewardModelSettings, pairwise_accuracy
+from mobench.data.assets.sft import SFTSettings
+from mobench.data.miniature.chat_world import SENTENCE_STYLES, STYLES, ChatWorld
+from mobench.data.miniature.hh_build import generate_data
+from mobench.data.miniature.hh_world import TOPICS, HHWorld
+from mobench.data.miniature.pku import PKU_COLUMNS
+from mobench.data.optimal_front import COMPONENT_PREFIX as OPTIMAL_FRONT_PREFIX
 from mobench.tasks.chat import Chat3Task, Chat4Task, Chat5Task, Chat10Task, ChatConfig
 from mobench.tasks.chat.tiny import RAW_PAIR_COLUMNS, chat_root, chat_splits
 from mobench.tasks.hh import HHConfig, HHTask

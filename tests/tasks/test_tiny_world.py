@@ -11,27 +11,27 @@ import sys
 import numpy as np
 import pytest
 
-from mobench.assets.cache import COMPLETE_MARKER, asset_tag, build_counts, build_once
-from mobench.assets.sft import PolicyShape
-from mobench.config import build_dataclass
-from mobench.errors import ConfigError, MobenchError
-from mobench.grids import (
+from mobench.core.config import build_dataclass
+from mobench.core.errors import ConfigError, MobenchError
+from mobench.data.assets.cache import COMPLETE_MARKER, asset_tag, build_counts, build_once
+from mobench.data.assets.sft import PolicyShape
+from mobench.data.miniature.chat_world import STYLES, ChatWorld
+from mobench.data.miniature.conciseness import conciseness_bounds, conciseness_reward
+from mobench.data.miniature.hh_build import generate_data
+from mobench.data.miniature.hh_world import TOPICS, HHWorld
+from mobench.data.miniature.labels import agreement, expected_agreement, sample_preferred_ids
+from mobench.data.miniature.pku import PKU_COLUMNS, PKU_TYPES, pairs_from_rows, rows_to_dataset
+from mobench.data.miniature.scorers import ConcisenessScorer
+from mobench.tasks.chat import Chat3Task, Chat4Task, Chat5Task, Chat10Task, ChatConfig
+from mobench.tasks.hh import HHConfig, HHTask
+from mobench.tasks.hhc import HHCConfig, HHCTask
+from mobench.toolkit.grids import (
     default_grid,
     evenly_spaced,
     grid_label,
     task_or_coarser_grid,
     vertices_centre_and_fill,
 )
-from mobench.miniature.chat_world import STYLES, ChatWorld
-from mobench.miniature.conciseness import conciseness_bounds, conciseness_reward
-from mobench.miniature.hh_build import generate_data
-from mobench.miniature.hh_world import TOPICS, HHWorld
-from mobench.miniature.labels import agreement, expected_agreement, sample_preferred_ids
-from mobench.miniature.pku import PKU_COLUMNS, PKU_TYPES, pairs_from_rows, rows_to_dataset
-from mobench.miniature.scorers import ConcisenessScorer
-from mobench.tasks.chat import Chat3Task, Chat4Task, Chat5Task, Chat10Task, ChatConfig
-from mobench.tasks.hh import HHConfig, HHTask
-from mobench.tasks.hhc import HHCConfig, HHCTask
 
 HH = HHWorld()
 CHAT = ChatWorld()
@@ -315,7 +315,7 @@ def test_policy_shape_defaults_are_the_measured_tiny_size():
 
 
 def test_tiny_tasks_are_registered_by_entry_point():
-    from mobench import registry
+    from mobench.core import registry
 
     expected = {"hh": HHTask, "hhc": HHCTask, "chat3": Chat3Task, "chat4": Chat4Task,
                 "chat5": Chat5Task, "chat10": Chat10Task}

@@ -1,0 +1,7 @@
+"""``python -m mobench.cli``: the ``mobench`` command."""
+
+import sys
+
+from mobench.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,159 @@
+"""The CLI's ``sweep``, ``report`` and ``check`` subcommands (their logic lives in
+:mod:`mobench.run.sweep` and :mod:`mobench.leaderboard`; here only arguments and printing)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mobench.cli.main import threads_argument
+from mobench.core.errors import ConfigError
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------- sweep
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from mobench.core import registry
+    from mobench.run.sweep import SlurmSettings, parse_list, parse_seeds, plan_sweep, run_sweep
+
+    if args.methods in ("all", "builtin"):
+        methods = [e.name for e in registry.methods.entries()
+                   if args.methods == "all" or e.target.__module__.startswith("mobench.methods")]
+    else:
+        methods = parse_list(args.methods, "methods")
+    tasks = parse_list(args.tasks, "tasks")
+    seeds = parse_seeds(args.seeds)
+    if args.jobs < 1:
+        raise ConfigError("--jobs must be at least 1")
+    root = Path(args.output)
+    jobs = plan_sweep(methods, tasks, seeds, scale=args.scale or "tiny", root=root,
+                      overrides=args.overrides, config_file=args.config or "", jobs=args.jobs,
+                      threads=args.threads, device=args.device)
+    _say(f"mobench: sweep of {len(jobs)} runs ({len(methods)} methods x {len(tasks)} tasks x "
+         f"{len(seeds)} seeds) under {root}, executor {args.executor}")
+
+    def report(outcome) -> None:  # type: ignore[no-untyped-def]
+        if outcome.status != "skipped":
+            _say(f"mobench: {outcome.status}: {outcome.job.label} in {outcome.seconds:.0f} s")
+
+    slurm = SlurmSettings(partition=args.slurm_partition, time_min=args.slurm_time_min,
+                          gpus_per_node=args.slurm_gpus, cpus_per_task=args.slurm_cpus,
+                          mem_gb=args.slurm_mem_gb)
+    summary = run_sweep(jobs, executor=args.executor, workers=args.jobs, slurm=slurm,
+                        on_outcome=report)
+    print(summary.format())
+    return 1 if summary.failed else 0
+
+
+# -------------------------------------------------------------------------------------- report
+def cmd_report(args: argparse.Namespace) -> int:
+    from mobench.core.store import write_text_atomic
+    from mobench.leaderboard.aggregate import build_leaderboards
+    from mobench.leaderboard.collect import load_runs
+    from mobench.leaderboard.table import to_csv, to_text
+
+    runs = load_runs(args.runs)
+    boards = build_leaderboards(runs, n_bootstrap=args.n_bootstrap, seed=args.seed)
+    for board in boards:
+        print(to_text(board) + "\n")
+    if args.csv:
+        folder = Path(args.csv)
+        for board in boards:
+            write_text_atomic(folder / f"leaderboard-{board.task}.csv", to_csv(board))
+        _say(f"mobench: wrote {len(boards)} CSV leaderboard(s) to {folder}")
+    if args.markdown:
+        folder = Path(args.markdown)
+        for board in boards:
+            write_text_atomic(folder / f"leaderboard-{board.task}.md", to_text(board) + "\n")
+        _say(f"mobench: wrote {len(boards)} Markdown leaderboard(s) to {folder}")
+    if args.figures:
+        from mobench.core.store import write_bytes_atomic
+        from mobench.leaderboard.figures import fronts_figure
+
+        folder = Path(args.figures)
+        for board in boards:
+            write_bytes_atomic(folder / f"fronts-{board.task}.png", fronts_figure(board))
+        _say(f"mobench: wrote {len(boards)} front figure(s) to {folder}")
+    if args.html:
+        from mobench.leaderboard.page import write_page
+
+        write_page(Path(args.html), boards, runs)
+        _say(f"mobench: wrote {args.html}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- check
+def cmd_check(args: argparse.Namespace) -> int:
+    from mobench.leaderboard.check import check, read_baseline, updated, write_baseline
+    from mobench.leaderboard.collect import find_run_folders
+    from mobench.run.results import read_result
+
+    results = [read_result(folder) for folder in find_run_folders(args.runs)]
+    if not results:
+        raise ConfigError(f"no finished run under {', '.join(args.runs)}")
+    baseline_path = Path(args.baseline)
+    if args.update:
+        previous = read_baseline(baseline_path) if baseline_path.exists() else None
+        write_baseline(baseline_path, updated(previous, results))
+        _say(f"mobench: rewrote {baseline_path} from {len(results)} runs")
+        return 0
+    problems = check(read_baseline(baseline_path), results)
+    for problem in problems:
+        print(problem.format())
+    if problems:
+        _say(f"mobench: check failed: {len(problems)} problem(s) against {baseline_path}")
+        return 1
+    print(f"check passed: {len(results)} runs within tolerance of {baseline_path}")
+    return 0
+
+
+def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
+    sweep = sub.add_parser("sweep", help="run a grid of methods x tasks x seeds (skips finished "
+                                         "runs, resumes interrupted ones)")
+    sweep.add_argument("--methods", required=True,
+                       help="comma-separated method names, 'builtin' (mobench's own) or 'all' "
+                            "(every registered method, plugins included)")
+    sweep.add_argument("--tasks", required=True, help="comma-separated task names")
+    sweep.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    sweep.add_argument("--scale", choices=["tiny", "paper"], default=None)
+    sweep.add_argument("--config", help="YAML config for every run")
+    sweep.add_argument("--output", default="runs", help="root folder of the runs (runs/)")
+    sweep.add_argument("--jobs", type=int, default=1,
+                       help="runs at a time with the local executor (the cores are split)")
+    sweep.add_argument("--threads", type=threads_argument, default=None,
+                       help="torch threads per run (default: the cores split between the jobs); "
+                            "the numbers depend on it, and the committed leaderboards ran with 1")
+    sweep.add_argument("--executor", choices=["local", "slurm", "submitit-local"],
+                       default="local")
+    sweep.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    sweep.add_argument("--slurm-partition", default="")
+    sweep.add_argument("--slurm-time-min", type=int, default=240)
+    sweep.add_argument("--slurm-gpus", type=int, default=1)
+    sweep.add_argument("--slurm-cpus", type=int, default=8)
+    sweep.add_argument("--slurm-mem-gb", type=int, default=0)
+    sweep.add_argument("overrides", nargs="*", metavar="key=value",
+                       help="overrides for every run, e.g. method.train.steps=50; method.* keys "
+                            "apply to the methods whose config has them")
+    sweep.set_defaults(handler=cmd_sweep)
+
+    report = sub.add_parser("report", help="leaderboards from run folders (CSV, HTML)")
+    report.add_argument("runs", nargs="+", help="run folders, or folders to search for runs")
+    report.add_argument("--csv", help="folder for one leaderboard-<task>.csv per task")
+    report.add_argument("--html", help="one self-contained HTML page")
+    report.add_argument("--markdown", help="folder for one leaderboard-<task>.md per task")
+    report.add_argument("--figures", help="folder for one fronts-<task>.png per task")
+    report.add_argument("--n-bootstrap", type=int, default=200,
+                        help="replicates of the seeds-and-prompts bootstrap (200)")
+    report.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (0)")
+    report.set_defaults(handler=cmd_report)
+
+    chk = sub.add_parser("check", help="compare runs with committed reference metrics")
+    chk.add_argument("runs", nargs="+", help="run folders, or folders to search for runs")
+    chk.add_argument("--baseline", required=True, help="the baseline JSON file")
+    chk.add_argument("--update", action="store_true",
+                     help="rewrite the baseline from these runs (deliberately)")
+    chk.set_defaults(handler=cmd_check)
