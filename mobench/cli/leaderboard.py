@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mobench.cli.main import threads_argument
+from mobench.cli.arguments import threads_argument
 from mobench.core.errors import ConfigError
 
 

@@ -20,6 +20,7 @@ from typing import NoReturn
 import numpy as np
 
 from mobench import __version__
+from mobench.cli.arguments import threads_argument
 from mobench.core import registry
 from mobench.core.errors import ConfigError, MobenchError
 from mobench.core.progress import quiet_library_progress
@@ -174,17 +175,6 @@ def seed_argument(text: str) -> int:
     except (ValueError, ConfigError) as error:
         raise argparse.ArgumentTypeError(str(error) if isinstance(error, ConfigError)
                                          else f"not an integer: {text!r}") from None
-
-
-def threads_argument(text: str) -> int:
-    """argparse type of a ``--threads``: a positive integer."""
-    try:
-        threads = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if threads < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {threads}")
-    return threads
 
 
 THREADS_HELP = ("torch threads (default: torch's, one per core); the numbers depend on it, and "
