@@ -7,13 +7,14 @@ against the ground truth, and unrecognised text is counted as malformed.
 
 Modules, one job each:
 
-- :mod:`mobench.miniature.segments`: split a response into sentences and recognise each one.
-- :mod:`mobench.miniature.labels`: Bradley-Terry label noise, as human preference labels have.
-- :mod:`mobench.miniature.conciseness`: the HHC conciseness reward ``r(L)``.
-- :mod:`mobench.miniature.pku`: rows in the PKU-SafeRLHF schema and their per-objective pairs.
-- :mod:`mobench.miniature.splits`: seeded, disjoint eval / validation / train prompt splits.
-- :mod:`mobench.miniature.hh_world`: the helpful/harmless world (tasks ``hh`` and ``hhc``).
-- :mod:`mobench.miniature.chat_world`: the ten-style chat world (tasks ``chat3`` ... ``chat10``).
+- :mod:`mobench.data.miniature.segments`: split a response into sentences and recognise each one.
+- :mod:`mobench.data.miniature.labels`: Bradley-Terry label noise, as human preference labels have.
+- :mod:`mobench.data.miniature.conciseness`: the HHC conciseness reward ``r(L)``.
+- :mod:`mobench.data.miniature.pku`: rows in the PKU-SafeRLHF schema and their per-objective pairs.
+- :mod:`mobench.data.miniature.splits`: seeded, disjoint eval / validation / train prompt splits.
+- :mod:`mobench.data.miniature.hh_world`: the helpful/harmless world (tasks ``hh`` and ``hhc``).
+- :mod:`mobench.data.miniature.chat_world`: the ten-style chat world (tasks ``chat3`` ...
+  ``chat10``).
 
 This package is harness machinery: it never imports :mod:`mobench.tasks`.
 """

@@ -1,2 +1,3 @@
 """Paper-scale machinery shared by several tasks: prompt selection and serving helpers
-(:mod:`~mobench.paper.common`), PKU-SafeRLHF with the beaver models (:mod:`~mobench.paper.pku`)."""
+(:mod:`~mobench.data.paper.common`), PKU-SafeRLHF with the beaver models
+(:mod:`~mobench.data.paper.pku`)."""
