@@ -1,9 +1,12 @@
-"""Layout: methods/ and tasks/ install as mobench.methods and mobench.tasks, nothing top-level."""
+"""Layout: methods/ and tasks/ install as mobench.methods and mobench.tasks, nothing top-level;
+mobench re-exports the contracts a plugin needs."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import tomllib
@@ -37,3 +40,18 @@ def test_builtin_entry_points_resolve():
             module, _, attr = target.partition(":")
             assert module.startswith("mobench."), f"{name}: {target} is not namespaced"
             assert getattr(importlib.import_module(module), attr).name == name
+
+
+def test_mobench_reexports_the_plugin_contracts_and_imports_them_lazily():
+    import mobench
+
+    for name in mobench.__all__:
+        if name == "__version__":
+            continue
+        module = importlib.import_module(mobench._EXPORTS[name])
+        want = module if name == "registry" else getattr(module, name)
+        assert getattr(mobench, name) is want, name
+    cheap = subprocess.run([sys.executable, "-c", "import sys, mobench; "
+                            "print(sorted(m for m in sys.modules if m.startswith(('torch', "
+                            "'mobench.'))))"], capture_output=True, text=True, check=True)
+    assert cheap.stdout.strip() == "[]", cheap.stdout

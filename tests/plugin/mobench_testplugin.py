@@ -26,10 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mobench.core.method import FitContext
-from mobench.core.policy import Generation, generate_texts
-from mobench.core.specs import DecodingConfig, Objective, TaskSpec
-from mobench.core.task import TaskData, TaskInstance
+from mobench import (
+    DecodingConfig,
+    FitContext,
+    Generation,
+    Objective,
+    TaskData,
+    TaskInstance,
+    TaskSpec,
+    generate_texts,
+)
 
 _calls: Counter[str] = Counter()
 VOWELS = set("aeiou")
