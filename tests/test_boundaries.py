@@ -1,10 +1,15 @@
 """The architecture's boundaries, checked on the source: task knowledge stays in tasks/, no task
-imports another, no method imports another."""
+imports another, no method imports another, and mobench's layers hold (the import-linter contract
+of pyproject.toml, run by tests/layers.py, which fails on an upward import or a cycle)."""
 
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
+
+import pytest
+from layers import check_layers
 
 from mobench.core import registry
 
@@ -73,3 +78,43 @@ def test_no_method_imports_another_method():
         if others:
             offenders.append(f"{path.relative_to(ROOT)}: {sorted(others)}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_layer_contract_holds():
+    result = check_layers(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 2 kept, 0 broken." in result.stdout, result.stdout
+
+
+# (file, the line appended to it, what the contract must then report)
+BAD_IMPORTS = [
+    ("mobench/core/errors.py", "import mobench.run.runner",
+     ["mobench.core is not allowed to import mobench.run",
+      "mobench.core.errors -> mobench.run.runner"]),
+    ("mobench/toolkit/grids.py", "from mobench.methods import base",
+     ["mobench.toolkit is not allowed to import mobench.methods",
+      "mobench.toolkit.grids -> mobench.methods.base"]),
+    ("methods/base.py", "import mobench.tasks.hh",
+     ["mobench.methods is not allowed to import mobench.tasks",
+      "mobench.methods.base -> mobench.tasks.hh"]),
+    ("tasks/hh/__init__.py", "import mobench.leaderboard",
+     ["mobench.tasks is not allowed to import mobench.leaderboard",
+      "mobench.tasks.hh -> mobench.leaderboard"]),
+    ("mobench/cli/leaderboard.py", "from mobench.cli.main import main",
+     ["No cycles are allowed in mobench.cli", ".main -> .leaderboard"]),
+]
+
+
+@pytest.mark.parametrize(("path", "line", "expected"), BAD_IMPORTS,
+                         ids=[path for path, _, _ in BAD_IMPORTS])
+def test_a_deliberate_bad_import_breaks_the_contract(tmp_path, path, line, expected):
+    for folder in ("mobench", "methods", "tasks"):
+        shutil.copytree(ROOT / folder, tmp_path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    with open(tmp_path / path, "a", encoding="utf-8") as file:
+        file.write(f"\n{line}  # deliberately against the layers\n")
+    result = check_layers(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for text in expected:
+        assert text in result.stdout, result.stdout
