@@ -6,3 +6,8 @@ reports and the CLI. Methods install as ``mobench.methods`` and tasks as ``moben
 """
 
 __version__ = "0.1.0"
+
+from mobench.threads import pin_cpu_kernels as _pin_cpu_kernels
+
+# Before anything imports torch: the same kernels on every x86-64 CPU (mobench/threads.py says why).
+_pin_cpu_kernels()

@@ -33,7 +33,7 @@ from mobench.assets.cache import build_once, is_complete, read_record
 from mobench.config import to_plain
 from mobench.engine import TrainingConfig, fixed_preference, train_on_task
 from mobench.engine.checkpoint import latest_checkpoint
-from mobench.threads import torch_threads_in_use
+from mobench.threads import kernel_signature, torch_threads_in_use
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -79,7 +79,7 @@ def expert_recipe(context: FitContext, train: TrainingConfig, lora: LoRASettings
             "task_data": context.task.extras.get("asset_root", ""), "seed": context.seed,
             "objective": objective, "train": to_plain(train), "lora": to_plain(lora),
             # the weights depend on it (mobench.threads): reuse only at the same count
-            "torch_threads": torch_threads_in_use()}
+            "torch_threads": torch_threads_in_use(), "cpu_kernels": kernel_signature()}
 
 
 def cached_expert_path(context: FitContext, recipe: dict[str, Any]) -> Path | None:
