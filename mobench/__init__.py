@@ -25,6 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# Before anything imports torch: the same CPU kernels on every x86-64 machine (mobench.core.threads
+# says why). mobench.core.threads imports nothing heavy.
+from mobench.core.threads import pin_cpu_kernels as _pin_cpu_kernels  # noqa: E402
+
+_pin_cpu_kernels()
+
 # Re-exported name -> the module that defines it ("registry" is the module itself).
 _EXPORTS = {
     "Method": "mobench.core.method",

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from mobench.core import registry
+from mobench.core.threads import fixed_torch_threads, torch_threads_in_use
 from mobench.leaderboard.check import check, read_baseline
 from mobench.run.results import read_result
 from mobench.run.sweep import plan_sweep, run_sweep
@@ -37,6 +38,8 @@ BASELINE = Path(__file__).parent / "baselines" / "micro.json"
 MICRO = ["eval.max_prompts=8", "eval.grid_points=11", "eval.n_bootstrap=20",
          "method.train.steps=30", "method.train.batch_size=8",
          "method.train.ppo.rollout_prompts=16", "method.grid_points=10"]
+# One torch thread per run whatever the machine's core count: the bits depend on it.
+MICRO_THREADS = 1
 
 
 def builtin_methods() -> list[str]:
@@ -56,7 +59,7 @@ def micro_runs(tmp_path_factory: pytest.TempPathFactory, tiny_cache: Path) -> Pa
         patch.setenv("MOBENCH_CACHE", str(tiny_cache))
         patch.setenv("CI", "true")
         jobs = plan_sweep(builtin_methods(), tiny_tasks(), [0], scale="tiny", root=root,
-                          overrides=MICRO, jobs=2)
+                          overrides=MICRO, jobs=2, threads=MICRO_THREADS)
         summary = run_sweep(jobs, workers=2)
     assert not summary.failed, summary.format()
     return root
@@ -93,9 +96,10 @@ def test_the_check_catches_a_deliberately_broken_method(micro_runs, tiny_cache, 
     monkeypatch.setenv("MOBENCH_CACHE", str(tiny_cache))
     monkeypatch.setenv("CI", "true")
     jobs = plan_sweep(builtin_methods(), ["hh"], [0], scale="tiny", root=tmp_path,
-                      overrides=MICRO)
+                      overrides=MICRO, threads=MICRO_THREADS)
     (job,) = [j for j in jobs if j.method == "panacea"]  # with the overrides the sweep gave it
-    assert run_job(job).status == "done"  # in this process, with the broken loss
+    with fixed_torch_threads(torch_threads_in_use()):  # the job sets its own; restore ours
+        assert run_job(job).status == "done"  # in this process, with the broken loss
     problems = check(read_baseline(BASELINE), [read_result(Path(job.folder))])
     moved = [p for p in problems if "moved" in p.message]
     assert moved and all(p.run.startswith("panacea/") for p in moved)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 
 import pytest
 import torch
@@ -25,18 +26,66 @@ def two_threads():
 
 
 def test_a_weight_gradient_depends_on_the_thread_count():
-    """Why the count is fixed at all: the batch sum inside a weight gradient is split between
-    threads, so 1 and 2 threads give different bits for the same inputs (the split follows the
-    thread count, not the cores: it holds on one core too)."""
+    """Why the count is fixed at all: torch splits a reduction between its threads, so 1 and 2
+    threads give different bits for the same inputs (the split follows the thread count, not the
+    cores: it holds on one core too). Here a layer norm's weight gradient, a sum over the batch.
+    MKL's matrix products no longer differ since its reproducible branch is pinned
+    (:func:`mobench.core.threads.pin_cpu_kernels`: measured, a 1024 x 128 by 1024 x 512 product
+    is the same at 1 and 2 threads), but torch's own reductions still do."""
     generator = torch.Generator().manual_seed(0)
-    activations = torch.randn(1024, 128, generator=generator)
-    grads = torch.randn(1024, 512, generator=generator)
-    results = []
+    activations = torch.randn(4096, 64, generator=generator)
+    results, products = [], []
     for threads in (1, 2):
         with fixed_torch_threads(threads):
-            results.append(activations.T @ grads)
+            weight = torch.ones(64, requires_grad=True)
+            normed = torch.nn.functional.layer_norm(activations, (64,), weight=weight)
+            (normed * normed).sum().backward()
+            results.append(weight.grad)
+            products.append(activations.T @ activations)
     assert not torch.equal(results[0], results[1])
     assert torch.allclose(results[0], results[1], rtol=1e-5, atol=1e-4)
+    assert torch.equal(products[0], products[1])
+
+
+def test_cpu_kernels_are_pinned_before_torch_computes():
+    """mobench pins torch's, MKL's and oneDNN's CPU kernels to their AVX2 paths on import, so
+    machines of one kind (AMD or Intel, with or without AVX-512) compute the same bits; a run
+    records them, and asset caches and cached experts are keyed by them."""
+    from mobench.assets.cache import asset_tag
+    from mobench.core.threads import CPU_KERNEL_PINS, cpu_flags, kernel_signature
+    from mobench.run.provenance import provenance
+
+    kernels = provenance()["cpu_kernels"]
+    assert kernels == {**kernels, **kernel_signature()}
+    if platform.machine().lower() not in ("x86_64", "amd64") or "avx2" not in cpu_flags():
+        pytest.skip("the pins are for x86-64 CPUs with AVX2")
+    assert os.environ["ATEN_CPU_CAPABILITY"] == CPU_KERNEL_PINS["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert kernels["torch_capability"] == "AVX2"
+    assert kernels["MKL_CBWR"] == "AVX2,STRICT"
+    assert asset_tag("1", {}) == asset_tag("1", {})
+
+
+def test_a_value_the_user_set_wins_over_the_pin(monkeypatch):
+    from mobench.core.threads import pin_cpu_kernels
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx512")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    pin_cpu_kernels()
+    assert os.environ["ATEN_CPU_CAPABILITY"] == "avx512"
+    assert os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    pin_cpu_kernels()  # one path on ARM: nothing to pin
+    assert "ONEDNN_MAX_CPU_ISA" not in os.environ
+
+
+def test_the_asset_tag_follows_the_kernel_paths(monkeypatch):
+    from mobench.assets import cache
+
+    before = cache.asset_tag("1", {"a": 1})
+    monkeypatch.setattr(cache, "kernel_signature", lambda: {"torch_capability": "AVX512"})
+    assert cache.asset_tag("1", {"a": 1}) != before
 
 
 def test_an_asset_is_built_with_the_fixed_thread_count_and_the_count_is_restored(tmp_path,

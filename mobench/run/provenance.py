@@ -1,5 +1,6 @@
 """Where a run came from: package versions, the git revision of the code that ran it, and the torch
-thread count it ran with (its numbers depend on it: :mod:`mobench.core.threads`)."""
+thread count and CPU kernels it ran with (the numbers depend on them: :mod:`mobench.core.threads`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from mobench.core.threads import torch_threads_in_use
+from mobench.core.threads import cpu_kernels, torch_threads_in_use
 
 TRACKED_PACKAGES = ("mobench", "torch", "transformers", "tokenizers", "datasets", "peft",
                     "deepspeed", "pymoo", "moocore", "numpy", "pandas")
@@ -41,4 +42,4 @@ def git_revision(path: Path | None = None) -> dict[str, Any] | None:
 def provenance() -> dict[str, Any]:
     return {"packages": package_versions(), "git": git_revision(),
             "python": platform.python_version(), "platform": platform.platform(),
-            "torch_threads": torch_threads_in_use()}
+            "torch_threads": torch_threads_in_use(), "cpu_kernels": cpu_kernels()}

@@ -30,7 +30,7 @@ import numpy as np
 from mobench.adapters import LoRASettings, activate_adapter, add_lora_adapter, save_adapters
 from mobench.adapters.peft_support import quiet_peft_wrapping
 from mobench.core.config import to_plain
-from mobench.core.threads import torch_threads_in_use
+from mobench.core.threads import kernel_signature, torch_threads_in_use
 from mobench.data.assets.cache import build_once, is_complete, read_record
 from mobench.engine import TrainingConfig, fixed_preference, train_on_task
 from mobench.engine.checkpoint import latest_checkpoint
@@ -79,7 +79,7 @@ def expert_recipe(context: FitContext, train: TrainingConfig, lora: LoRASettings
             "task_data": context.task.extras.get("asset_root", ""), "seed": context.seed,
             "objective": objective, "train": to_plain(train), "lora": to_plain(lora),
             # the weights depend on it (mobench.core.threads): reuse only at the same count
-            "torch_threads": torch_threads_in_use()}
+            "torch_threads": torch_threads_in_use(), "cpu_kernels": kernel_signature()}
 
 
 def cached_expert_path(context: FitContext, recipe: dict[str, Any]) -> Path | None:

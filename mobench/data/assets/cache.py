@@ -12,7 +12,8 @@ staging folder that the next build removes, never a half-written asset.
 
 Every build runs with :data:`mobench.core.threads.BUILD_THREADS` torch threads (recorded in the
 marker as ``torch_threads``): a component's bits then do not depend on the thread count of the
-process that happened to build it first.
+process that happened to build it first. The tag digests the CPU kernel paths too, so a cache
+never hands weights built on other kernels to a run that would have built other bits.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mobench.core.threads import BUILD_THREADS, fixed_torch_threads
+from mobench.core.threads import BUILD_THREADS, fixed_torch_threads, kernel_signature
 
 COMPLETE_MARKER = "complete.json"
 STAGING_PREFIX = ".staging-"
@@ -39,8 +40,10 @@ build_counts: Counter[str] = Counter()
 
 
 def asset_tag(version: str, settings: Mapping[str, Any]) -> str:
-    """``v{version}-{digest}``: changes whenever the version or any setting changes."""
-    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    """``v{version}-{digest}``: changes whenever the version, any setting or the CPU kernel paths
+    change (weights trained on other kernels have other bits: :mod:`mobench.core.threads`)."""
+    blob = json.dumps({**settings, "cpu_kernels": kernel_signature()}, sort_keys=True,
+                      default=str).encode()
     return f"v{version}-{hashlib.sha256(blob).hexdigest()[:10]}"
 
 
