@@ -42,6 +42,7 @@ from mobench.engine.modpo import (
     train_modpo,
     trained_objective,
 )
+from mobench.engine.task_training import reference_cache_dir
 from mobench.toolkit.grids import check_grid_points, grid_label, task_or_coarser_grid
 from mobench.toolkit.pair_rewards import (
     MARGIN_UNITS,
@@ -125,7 +126,8 @@ class MODPOMethod:
             train_modpo(model, tokenizer, tables[objective], MarginWeights.of(preference, k),
                         work_dir=context.work_dir / name, dpo=train.dpo, optim=train.optim,
                         loop=train.loop(context.seed, f"modpo {name} ({objective} pairs)"),
-                        deepspeed=train.deepspeed, meter=context.meter, counts_as="adapter")
+                        deepspeed=train.deepspeed, meter=context.meter, counts_as="adapter",
+                        reference_cache=reference_cache_dir(context.task))
         for name in names:
             activate_adapter(model, name, trainable=False)
         return AdapterGridPolicy(self.name, model, tokenizer, spec, grid, names)

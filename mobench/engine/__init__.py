@@ -43,7 +43,7 @@ from mobench.engine.pairs import (
 )
 from mobench.engine.ppo import CombineAdvantages, PPOObjective
 from mobench.engine.preferences import PreferenceSampler, constant_preferences
-from mobench.engine.reference import FrozenReference
+from mobench.engine.reference import FrozenReference, pair_sequences, reference_cache_for
 from mobench.engine.sft import SFTObjective, prepare_responses
 from mobench.engine.strategy import (
     PreferenceStrategy,
@@ -109,13 +109,16 @@ def train_dpo(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
               reference_model: torch.nn.Module | None = None,
               objectives_in_use: Sequence[bool] | None = None,
               deepspeed: DeepSpeedConfig | None = None, meter: CostMeter | None = None,
-              counts_as: CountsAs = None) -> TrainResult:
+              counts_as: CountsAs = None, reference_cache: Path | None = None) -> TrainResult:
     """DPO on per-objective prompt/chosen/rejected sets (merged, scored once per batch),
-    aggregated with λ. ``reference_model=None``: the policy with its adapter disabled."""
-    reference = FrozenReference(reference_model)
+    aggregated with λ. ``reference_model=None``: the policy with its adapter disabled.
+    ``reference_cache``: a folder of stored reference log-probs (:mod:`.reference_cache`);
+    the merged table's sequences are scored into it once, whichever rows this training keeps."""
+    reference = FrozenReference(reference_model, reference_cache_for(reference_cache, dpo, loop))
     reference.check_policy(model)
-    table = keep_rows_of(prepare_pairs(pairs, objectives, tokenizer, format_prompt,
-                                       dpo.max_length), objectives_in_use)
+    merged = prepare_pairs(pairs, objectives, tokenizer, format_prompt, dpo.max_length)
+    reference.prepare(model, pair_sequences(merged), tokenizer.pad_token_id, meter)
+    table = keep_rows_of(merged, objectives_in_use)
     sampler = preferences or PreferenceSampler(len(objectives), loop.seed)
     objective = DPOObjective(table, objectives, tokenizer.pad_token_id, dpo, sampler, reference,
                              apply_preferences, seed=loop.seed)

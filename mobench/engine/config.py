@@ -178,12 +178,17 @@ class DPOConfig:
         reduction: log π(y|x) as the ``sum`` of response-token log-probs (standard DPO) or
             their ``mean``.
         max_length: longest prompt plus response in tokens (see :class:`SFTConfig`).
+        reference_cache: read π_ref's log-prob of each training sequence from the task's cache,
+            computed once per reference (:mod:`mobench.engine.reference_cache`), instead of a
+            reference forward in every batch; used where the task has an asset folder and dropout
+            is off, else the forward runs as before.
     """
 
     beta: float = 0.1
     aggregation: Aggregation = "ls"
     reduction: Reduction = "sum"
     max_length: int = 256
+    reference_cache: bool = True
 
     def __post_init__(self) -> None:
         _check_positive("dpo.beta", self.beta)

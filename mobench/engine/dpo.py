@@ -31,7 +31,7 @@ from mobench.engine.hooks import ApplyPreferences, no_preferences
 from mobench.engine.logprobs import reduce_sequence, token_logprobs
 from mobench.engine.pairs import merge_preference_pairs
 from mobench.engine.preferences import PreferenceSampler
-from mobench.engine.reference import FrozenReference
+from mobench.engine.reference import FrozenReference, PairDigests
 from mobench.engine.trainer import RunContext, StatelessObjective
 
 if TYPE_CHECKING:
@@ -46,11 +46,13 @@ class PairBatch:
         tokens: 2n sequences, the n a-responses then the n b-responses.
         labels: (n, m) +1 (a wins), −1 (b wins), 0 (not labelled for that objective).
         preferences: (n, m) λ per pair.
+        sequence_keys: the 2n sequences' digests in the reference's store (empty: no store).
     """
 
     tokens: TokenBatch
     labels: torch.Tensor
     preferences: torch.Tensor
+    sequence_keys: tuple[bytes, ...] = ()
 
 
 class DPOObjective(StatelessObjective):
@@ -81,6 +83,7 @@ class DPOObjective(StatelessObjective):
         self.reference = reference
         self.apply_preferences = apply_preferences
         self.order = BatchOrder(len(table), seed)
+        self.digests = PairDigests.for_reference(reference, self.columns)
 
     def micro_batches(self, step: int, run: RunContext) -> list[PairBatch]:
         parts = step_micro_batches(self.order, self.sampler.sample, step, run.loop.batch_size,
@@ -91,23 +94,34 @@ class DPOObjective(StatelessObjective):
         rows = self.columns[indices]
         prompts = rows["prompt_ids"] + rows["prompt_ids"]
         tokens = collate(prompts, rows["a_ids"] + rows["b_ids"], self.pad_id)
-        return PairBatch(tokens, torch.tensor(rows["labels"], dtype=torch.long), preferences)
+        keys = self.digests.keys(indices) if self.digests is not None else ()
+        return PairBatch(tokens, torch.tensor(rows["labels"], dtype=torch.long), preferences,
+                         keys)
 
     def loss(self, batch: PairBatch, run: RunContext) -> tuple[torch.Tensor, dict[str, float]]:
         self.apply_preferences(torch.cat([batch.preferences, batch.preferences]))
         policy, _ = token_logprobs(run.forward, batch.tokens)
-        reference = self.reference.token_logprobs(run.module, batch.tokens)
-        return dpo_loss(policy, reference, batch, self.config, self.objectives)
+        reference = self.reference.sequence_logprobs(run.module, batch.tokens,
+                                                     self.config.reduction, batch.sequence_keys)
+        return dpo_sequence_loss(policy, reference, batch, self.config, self.objectives)
 
 
 def dpo_loss(policy_token_logps: torch.Tensor, reference_token_logps: torch.Tensor,
              batch: PairBatch, config: DPOConfig,
              objectives: Sequence[str]) -> tuple[torch.Tensor, dict[str, float]]:
     """−aggregate of the per-objective DPO objectives, from per-token log-probs of [a; b]."""
+    reference = reduce_sequence(reference_token_logps, batch.tokens.response_mask,
+                                config.reduction)
+    return dpo_sequence_loss(policy_token_logps, reference, batch, config, objectives)
+
+
+def dpo_sequence_loss(policy_token_logps: torch.Tensor, reference_logps: torch.Tensor,
+                      batch: PairBatch, config: DPOConfig,
+                      objectives: Sequence[str]) -> tuple[torch.Tensor, dict[str, float]]:
+    """:func:`dpo_loss` with the reference already reduced per sequence (2n,)."""
     mask = batch.tokens.response_mask
     policy = reduce_sequence(policy_token_logps, mask, config.reduction)
-    reference = reduce_sequence(reference_token_logps, mask, config.reduction)
-    ratio_a, ratio_b = (policy - reference).chunk(2)
+    ratio_a, ratio_b = (policy - reference_logps).chunk(2)
     margin = config.beta * (ratio_a - ratio_b)  # implicit reward of a minus that of b
     signed = batch.labels.to(margin.dtype) * margin[:, None]  # winner's margin, per objective
     labelled = batch.labels != 0

@@ -39,7 +39,12 @@ from mobench.engine.data import (
     step_micro_batches,
 )
 from mobench.engine.logprobs import reduce_sequence, token_logprobs
-from mobench.engine.reference import FrozenReference
+from mobench.engine.reference import (
+    FrozenReference,
+    PairDigests,
+    pair_sequences,
+    reference_cache_for,
+)
 from mobench.engine.trainer import CountsAs, RunContext, StatelessObjective, Trainer, TrainResult
 
 if TYPE_CHECKING:
@@ -56,10 +61,12 @@ class MarginPairBatch:
         tokens: 2n sequences, the n chosen responses then the n rejected ones.
         reward_gaps: (n, m) r_j(chosen) − r_j(rejected) per objective j (objective k's column
             is not used: its margin weight is 0).
+        sequence_keys: the 2n sequences' digests in the reference's store (empty: no store).
     """
 
     tokens: TokenBatch
     reward_gaps: torch.Tensor
+    sequence_keys: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,10 +117,17 @@ def modpo_loss(policy_token_logps: torch.Tensor, reference_token_logps: torch.Te
                batch: MarginPairBatch, config: DPOConfig,
                weights: MarginWeights) -> tuple[torch.Tensor, dict[str, float]]:
     """The mean MODPO loss of a batch, from per-token log-probs of [chosen; rejected]."""
-    mask = batch.tokens.response_mask
-    policy = reduce_sequence(policy_token_logps, mask, config.reduction)
-    reference = reduce_sequence(reference_token_logps, mask, config.reduction)
-    ratio_chosen, ratio_rejected = (policy - reference).chunk(2)
+    reference = reduce_sequence(reference_token_logps, batch.tokens.response_mask,
+                                config.reduction)
+    return modpo_sequence_loss(policy_token_logps, reference, batch, config, weights)
+
+
+def modpo_sequence_loss(policy_token_logps: torch.Tensor, reference_logps: torch.Tensor,
+                        batch: MarginPairBatch, config: DPOConfig,
+                        weights: MarginWeights) -> tuple[torch.Tensor, dict[str, float]]:
+    """:func:`modpo_loss` with the reference already reduced per sequence (2n,)."""
+    policy = reduce_sequence(policy_token_logps, batch.tokens.response_mask, config.reduction)
+    ratio_chosen, ratio_rejected = (policy - reference_logps).chunk(2)
     implicit_gap = config.beta * (ratio_chosen - ratio_rejected)
     margin_weights = torch.tensor(weights.margin_weights, dtype=implicit_gap.dtype,
                                   device=implicit_gap.device)
@@ -150,6 +164,7 @@ class MODPOObjective(StatelessObjective):
         self.weights = weights
         self.reference = reference
         self.order = BatchOrder(len(table), seed)
+        self.digests = PairDigests.for_reference(reference, self.columns)
 
     def micro_batches(self, step: int, run: RunContext) -> list[MarginPairBatch]:
         parts = step_micro_batches(self.order, _no_preference_rows, step, run.loop.batch_size,
@@ -160,13 +175,16 @@ class MODPOObjective(StatelessObjective):
         rows = self.columns[indices]
         tokens = collate(rows["prompt_ids"] + rows["prompt_ids"], rows["a_ids"] + rows["b_ids"],
                          self.pad_id)
-        return MarginPairBatch(tokens, torch.tensor(rows["reward_gaps"], dtype=torch.float32))
+        keys = self.digests.keys(indices) if self.digests is not None else ()
+        return MarginPairBatch(tokens, torch.tensor(rows["reward_gaps"], dtype=torch.float32),
+                               keys)
 
     def loss(self, batch: MarginPairBatch,
              run: RunContext) -> tuple[torch.Tensor, dict[str, float]]:
         policy, _ = token_logprobs(run.forward, batch.tokens)
-        reference = self.reference.token_logprobs(run.module, batch.tokens)
-        return modpo_loss(policy, reference, batch, self.config, self.weights)
+        reference = self.reference.sequence_logprobs(run.module, batch.tokens,
+                                                     self.config.reduction, batch.sequence_keys)
+        return modpo_sequence_loss(policy, reference, batch, self.config, self.weights)
 
 
 def _no_preference_rows(step: int, n_rows: int) -> torch.Tensor:
@@ -196,12 +214,14 @@ def train_modpo(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
                 loop: LoopConfig = LoopConfig(),
                 reference_model: torch.nn.Module | None = None,
                 deepspeed: DeepSpeedConfig | None = None, meter: CostMeter | None = None,
-                counts_as: CountsAs = None) -> TrainResult:
+                counts_as: CountsAs = None, reference_cache: Path | None = None) -> TrainResult:
     """MODPO at one preference on a prepared table (:func:`prepare_margin_pairs`).
     ``reference_model=None``: the policy with its adapter disabled; ``meter`` and
-    ``counts_as``: see :class:`~mobench.engine.trainer.Trainer`."""
-    reference = FrozenReference(reference_model)
+    ``counts_as``: see :class:`~mobench.engine.trainer.Trainer`; ``reference_cache``: where
+    stored reference log-probs live (see :func:`~mobench.engine.reference_cache_for`)."""
+    reference = FrozenReference(reference_model, reference_cache_for(reference_cache, dpo, loop))
     reference.check_policy(model)
+    reference.prepare(model, pair_sequences(table), tokenizer.pad_token_id, meter)
     objective = MODPOObjective(table, tokenizer.pad_token_id, dpo, weights, reference,
                                seed=loop.seed)
     return Trainer(model, objective, optim=optim, loop=loop, work_dir=work_dir,

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from mobench.core.task import Scorer, TaskInstance
 
 
+REFERENCE_CACHE_DIR = "reference-logps"
+
+
 def resolve_signal(choice: str, training: TrainingSpec, task_name: str = "the task") -> str:
     """``choice`` (``auto``: the task's default signal), checked against what the task offers."""
     signal = training.default_signal if choice == "auto" else choice
@@ -55,6 +58,14 @@ def objective_sft_sets(task: TaskInstance) -> dict[str, datasets.Dataset]:
     if source == "chosen_responses":
         return sft_sets_from_pairs(task.data.preference_pairs)
     raise ConfigError(f"task {task.spec.name!r} offers no per-objective SFT data")
+
+
+def reference_cache_dir(task: TaskInstance) -> Path | None:
+    """Where a task's stored reference log-probs live: beside its assets (the ``asset_root``
+    extra of the tiny tasks' instances), so every method and run of that task and seed shares
+    them; None for a task without an asset folder."""
+    root = task.extras.get("asset_root")
+    return Path(root) / REFERENCE_CACHE_DIR if root else None
 
 
 def train_on_task(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
@@ -98,7 +109,8 @@ def train_on_task(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
     if signal == "dpo":
         return engine.train_dpo(model, tokenizer, task.data.preference_pairs, objectives,
                                 dpo=config.dpo, reference_model=reference_model,
-                                objectives_in_use=strategy.objectives_in_use(), **common)
+                                objectives_in_use=strategy.objectives_in_use(),
+                                reference_cache=reference_cache_dir(task), **common)
     if signal == "sft":
         return engine.train_sft(model, tokenizer, objective_sft_sets(task), objectives,
                                 sft=config.sft, objectives_in_use=strategy.objectives_in_use(),

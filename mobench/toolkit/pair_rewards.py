@@ -9,7 +9,11 @@ fits the Bradley-Terry model of k's labels (log-odds that y_w wins). Two steps:
   scorers: each response is one reward call per such objective), as a durable stage of the run
   (:func:`mobench.toolkit.scored_responses.load_or_run_stage`), so a resumed run never scores twice.
   An objective no grid model weighs (every objective on a grid of vertices, where MODPO is plain
-  DPO) costs no reward call.
+  DPO) costs no reward call. The scores are also kept beside the task's assets
+  (``pair-rewards/``, keyed by the objectives, the pair sets, the thread count and CPU kernels),
+  since the pairs and the reward models are the task's and the seed's, not the run's: another run
+  reads them instead of scoring again, and its cost record counts their reward calls and adds
+  their seconds back under ``reused``, so it is not cheaper because another run paid.
 - :func:`pair_reward_gaps`: per objective's pairs, the (n, m) gaps of the raw scores normalized
   by the task's fixed bounds (``spec.normalize``: 0 at the low bound, 1 at the high one), in one
   of two units (the columns of objectives not scored are 0):
@@ -23,6 +27,9 @@ fits the Bradley-Terry model of k's labels (log-odds that y_w wins). Two steps:
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +40,8 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from mobench.core.specs import TaskSpec
+from mobench.core.store import read_json, write_json_atomic
+from mobench.core.threads import kernel_signature, torch_threads_in_use
 from mobench.toolkit.scored_responses import ScoredResponses, load_or_run_stage, score_responses
 
 if TYPE_CHECKING:
@@ -79,10 +88,52 @@ def score_pair_responses(context: FitContext, path: Path, margins: Sequence[str]
         distinct = list(dict.fromkeys(rows))
         if not distinct:
             return ScoredResponses((), (), np.zeros((0, len(scored))))
-        return score_responses([p for p, _ in distinct], [r for _, r in distinct],
-                               context.reward_scorers, scored)
+        cache = task_pair_scores_path(context, scored, pair_sets)
+        if cache is not None and cache.is_file():
+            return _reuse(context, cache)
+        calls_before = context.meter.snapshot()["counts"].get("reward_calls", 0)
+        started = time.perf_counter()
+        result = score_responses([p for p, _ in distinct], [r for _, r in distinct],
+                                 context.reward_scorers, scored)
+        if cache is not None:
+            calls = context.meter.snapshot()["counts"].get("reward_calls", 0) - calls_before
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(cache, {"format": PAIR_SCORES_FORMAT, "rows": result.to_dict(),
+                                      "reward_calls": int(calls),
+                                      "seconds": round(time.perf_counter() - started, 3)})
+        return result
 
     return load_or_run_stage(path, context, score)
+
+
+PAIR_SCORES_DIR = "pair-rewards"
+PAIR_SCORES_FORMAT = "1"
+
+
+def task_pair_scores_path(context: FitContext, scored: Sequence[str],
+                          pair_sets: Sequence[str]) -> Path | None:
+    """Where the scores of these pair sets' responses by these objectives' training scorers are
+    kept beside the task's assets (None: the task has no asset folder)."""
+    root = context.task.extras.get("asset_root")
+    if not root:
+        return None
+    key = {"format": PAIR_SCORES_FORMAT, "objectives": list(scored),
+           "pair_sets": sorted(pair_sets), "torch_threads": torch_threads_in_use(),
+           "cpu_kernels": kernel_signature()}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(root) / PAIR_SCORES_DIR / f"{digest}.json"
+
+
+def _reuse(context: FitContext, cache: Path) -> ScoredResponses:
+    """The kept scores, with their reward calls counted and their seconds noted as reused."""
+    saved = read_json(cache)
+    if saved.get("format") != PAIR_SCORES_FORMAT:
+        raise ValueError(f"{str(cache)!r} was written by another version of mobench")
+    context.meter.add(reward_calls=int(saved["reward_calls"]))
+    context.meter.note_reuse(f"pair-rewards-{cache.stem}", {
+        "what": "reward scores of the task's pair responses, computed once per task and seed",
+        "reward_calls": int(saved["reward_calls"]), "train_seconds": float(saved["seconds"])})
+    return ScoredResponses.from_dict(saved["rows"])
 
 
 def bradley_terry_slope(gaps: np.ndarray) -> float:
