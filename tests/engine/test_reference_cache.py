@@ -114,9 +114,15 @@ def test_dpo_with_the_store_trains_as_with_the_forward(tokenizer, tmp_path):
         histories[cached] = (result.history, calls)
     (plain, plain_calls), (stored, stored_calls) = histories[False], histories[True]
     assert len(plain_calls) == 4  # one reference forward per step
-    assert len(stored_calls) == 2  # the fingerprint's probe and the one fill, before training
+    # before training: the fingerprint's probe, then each distinct sequence once, alone
+    distinct = len(set(pair_sequences_digests(tokenizer)))
+    assert stored_calls == [4] + [1] * distinct
     for a, b in zip(plain, stored, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-6)
+
+
+def pair_sequences_digests(tokenizer):
+    return [sequence_digest(p, r) for p, r in pair_sequences(pair_table(tokenizer))]
 
 
 def test_the_cost_record_counts_reused_work_once_per_run(tokenizer, tmp_path):
