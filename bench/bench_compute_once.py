@@ -6,14 +6,16 @@ sequence, computed once per reference and kept beside the task's assets
 (:mod:`mobench.toolkit.pair_rewards`). Without them every batch of every grid model runs a
 reference forward, and every MODPO run scores the pairs again.
 
-For each task and method this runs the method twice on the same seed, in this process, with one
-torch thread, on the same task assets (built before timing): once with
-``method.train.dpo.reference_cache=false`` and an empty cache, once with the cache on, starting
-from an empty cache too (so the cached run pays for filling it, as the first run of a task and
-seed does; later runs of any DPO-style method read it for free). It prints the training
-wall-clock of each (the cost record's ``train_seconds``), their ratio, the number of sequences
-the reference scored (forward rows: during training, and to fill the cache), the reward calls,
-and the hypervolume of both runs.
+For each task and method this runs the method three times on the same seed, in this process,
+with one torch thread, on the same task assets (built before timing): with
+``method.train.dpo.reference_cache=false`` and no kept pair scores; with the caches on, starting
+empty (it fills them, as the first DPO-style run of a task and seed does); and again with the
+caches the previous run left (as every later run of the task and seed, of any DPO-style method,
+reads them). It prints the training wall-clock of each (the cost record's ``train_seconds``),
+their ratios, the number of sequences the reference scored (forward rows: during training, and
+to fill the store), the reward calls,
+and the exact hypervolume of both runs (evaluated on ``--eval-prompts`` prompts, 16 by default:
+the training is what is timed).
 
     python bench/bench_compute_once.py                          # the leaderboard's defaults
     python bench/bench_compute_once.py --steps 60 --tasks hh    # a quicker look
@@ -73,24 +75,28 @@ def clear_caches(cache: Path) -> None:
 
 
 def one_run(method: str, task: str, seed: int, cached: bool, steps: int | None,
-            root: Path, cache: Path) -> dict[str, float]:
-    clear_caches(cache)
-    overrides = [f"method.train.dpo.reference_cache={'true' if cached else 'false'}"]
+            eval_prompts: int, root: Path, cache: Path, warm: bool = False) -> dict[str, float]:
+    if not warm:
+        clear_caches(cache)
+    overrides = [f"method.train.dpo.reference_cache={'true' if cached else 'false'}",
+                 f"eval.max_prompts={eval_prompts}"]
     if steps is not None:
         overrides.append(f"method.train.steps={steps}")
     spec = resolve_run_spec(method, task, scale="tiny", seed=seed, overrides=overrides)
-    folder = root / f"{task}-{method}-{'cached' if cached else 'plain'}"
+    folder = root / f"{task}-{method}-{'warm' if warm else 'cached' if cached else 'plain'}"
     FORWARD_ROWS.update(training=0, fill=0)
     started = time.perf_counter()
     execute_run(spec, folder, cache_dir=cache)
     wall = time.perf_counter() - started
     metrics = json.loads((folder / "metrics.json").read_text())
     cost = metrics["cost"]
-    return {"train_s": float(cost["train_seconds"]), "wall_s": wall,
+    reused = sum(float(part.get("train_seconds", 0.0)) for part in cost["reused"].values())
+    return {"train_s": float(cost["train_seconds"]), "wall_s": wall, "reused_s": reused,
             "reference_rows_training": FORWARD_ROWS["training"],
             "reference_rows_fill": FORWARD_ROWS["fill"],
             "reward_calls": int(cost["reward_calls"]),
-            "hypervolume": float(metrics["metrics"]["exact"]["hypervolume"]["value"])}
+            "hypervolume": float(
+                metrics["metrics"]["exact"]["metrics"]["hypervolume"]["value"])}
 
 
 def main() -> None:
@@ -100,6 +106,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps per model (default: the method's, 400)")
+    parser.add_argument("--eval-prompts", type=int, default=16,
+                        help="evaluation prompts per run (the training is what is timed)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="asset cache with the tasks' assets (default: a fresh one)")
     args = parser.parse_args()
@@ -115,20 +123,31 @@ def main() -> None:
         # build the task's assets before any timing (the first run of a task pays for them)
         load_task(resolve_run_spec("base", task, scale="tiny", seed=args.seed), cache)
         for method in args.methods.split(","):
-            plain = one_run(method, task, args.seed, False, args.steps, root, cache)
-            cached = one_run(method, task, args.seed, True, args.steps, root, cache)
-            rows.append((task, method, plain, cached))
-            print(f"{task:4s} {method:6s} train s {plain['train_s']:8.1f} -> "
-                  f"{cached['train_s']:8.1f}  ratio {cached['train_s'] / plain['train_s']:.3f}  "
-                  f"reference rows {plain['reference_rows_training']:,} -> "
-                  f"{cached['reference_rows_training']:,} (+{cached['reference_rows_fill']:,} "
-                  f"to fill the cache)  reward calls {plain['reward_calls']:,} -> "
-                  f"{cached['reward_calls']:,}  HV {plain['hypervolume']:.4f} / "
-                  f"{cached['hypervolume']:.4f}", flush=True)
-    total_plain = sum(p["train_s"] for _, _, p, _ in rows)
-    total_cached = sum(c["train_s"] for _, _, _, c in rows)
-    print(f"all: train s {total_plain:.1f} -> {total_cached:.1f}, "
-          f"ratio {total_cached / total_plain:.3f}")
+            plain = one_run(method, task, args.seed, False, args.steps, args.eval_prompts, root,
+                            cache)
+            cached = one_run(method, task, args.seed, True, args.steps, args.eval_prompts, root,
+                             cache)
+            warm = one_run(method, task, args.seed, True, args.steps, args.eval_prompts, root,
+                           cache, warm=True)
+            rows.append((task, method, plain, cached, warm))
+            print(f"{task} {method}: train s without caches {plain['train_s']:.1f}; "
+                  f"filling them {cached['train_s']:.1f} "
+                  f"(x{cached['train_s'] / plain['train_s']:.3f}); reading another run's "
+                  f"{warm['train_s']:.1f} (x{warm['train_s'] / plain['train_s']:.3f}; its cost "
+                  f"record adds {warm['reused_s']:.1f} s back)", flush=True)
+            print(f"    reference forward rows in training {plain['reference_rows_training']:,}"
+                  f" -> {cached['reference_rows_training']:,} (fingerprint probes) + "
+                  f"{cached['reference_rows_fill']:,} to fill the store -> "
+                  f"{warm['reference_rows_training']:,} + {warm['reference_rows_fill']:,}; "
+                  f"reward calls {plain['reward_calls']:,} / {cached['reward_calls']:,} / "
+                  f"{warm['reward_calls']:,} (counted either way); exact HV "
+                  f"{plain['hypervolume']:.4f} / {cached['hypervolume']:.4f} / "
+                  f"{warm['hypervolume']:.4f}", flush=True)
+    for label, index in (("filling", 3), ("reading", 4)):
+        total_plain = sum(row[2]["train_s"] for row in rows)
+        total = sum(row[index]["train_s"] for row in rows)
+        print(f"all, {label} the caches: train s {total_plain:.1f} -> {total:.1f}, "
+              f"x{total / total_plain:.3f}")
 
 
 if __name__ == "__main__":

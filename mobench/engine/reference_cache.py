@@ -4,10 +4,10 @@ DPO-style objectives (DPO and its LS/Tchebycheff aggregates, MODPO) compare the 
 frozen reference on fixed sequences. With dropout off, the reference's log-prob of a sequence never
 changes, yet every batch of every adapter recomputed it (on the tiny GPT-2 with a rank-8 LoRA, one
 thread, 32 rows of 64 tokens: the reference's forward is 42 ms beside the policy's 116 ms forward,
-backward and step). Here every distinct sequence a training table holds is scored once,
-one sequence per forward, and stored by its tokens' digest under the reference's fingerprint, so
-every later training on those sequences with that reference (the other grid models of DPS or
-MODPO, another method, another run of the same task and seed) reads it.
+backward and step). Here every distinct sequence a training table holds is scored once (in
+unpadded batches of one length) and stored by its tokens' digest under the reference's
+fingerprint, so every later training on those sequences with that reference (the other grid
+models of DPS or MODPO, another method, another run of the same task and seed) reads it.
 
 - The fingerprint is the reference's own log-probs on a fixed probe batch, with the CPU kernel paths
   and thread count (:mod:`mobench.core.threads`): the same weights give the same probe bits, any
@@ -16,9 +16,9 @@ MODPO, another method, another run of the same task and seed) reads it.
 - A store is a folder of shards (``.npz``: sequence digests, the sum of the response tokens'
   log-probs, their count, and the seconds the shard took), each written atomically; a reader takes
   every shard there. "sum" and "mean" reductions both come from (sum, count).
-- Each sequence is scored alone, so its stored bits do not depend on which run or table filled
-  the store. They may differ in the last bits from the same sequence's log-prob inside a padded
-  training batch, as two batch compositions do.
+- A sequence's stored bits are those it gets alone (unpadded batches of one length give them
+  exactly), so they do not depend on which run or table filled the store. They may differ in the
+  last bits from the same sequence's log-prob inside a padded training batch.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 STORE_FORMAT = "1"  # bump when what a stored value means changes
 DIGEST_BYTES = 16
 SHARD_SUFFIX = ".npz"
+# Rows per forward when filling a store (sequences of one length only, see ReferenceLogpStore.fill).
+FILL_BATCH_ROWS = 64
 
 Sequences = Sequence[tuple[Sequence[int], Sequence[int]]]
 
@@ -143,19 +145,30 @@ class ReferenceLogpStore:
         if not missing:
             return report
         started = time.perf_counter()
-        keys = list(missing)
+        # Sequences of one length share a forward, unpadded: a row's value is then a function of
+        # that sequence alone, bit for bit, whatever else shares its batch (row-wise kernels, MKL's
+        # GEMM on its pinned reproducible branch; tests/engine/test_reference_cache.py checks it
+        # against one sequence per forward). Padding would change the matrix shapes and so the
+        # last bits, making the store depend on which run or table filled it.
+        by_length: dict[int, list[bytes]] = {}
+        for digest, (prompt, response) in missing.items():
+            by_length.setdefault(len(prompt) + len(response), []).append(digest)
+        keys = [digest for length in sorted(by_length) for digest in by_length[length]]
         sums = np.zeros(len(keys), dtype=np.float32)
         counts = np.zeros(len(keys), dtype=np.int64)
-        # One sequence per forward: its value is then a function of that sequence alone, not of
-        # the others that would share its batch (padding and batch size change a matrix
-        # product's blocking, hence its last bits), so the store holds the same bits whichever
-        # run, table or order filled it. About 1.8x the time of 64-row batches on the tiny GPT-2.
+        start = 0
         with torch.no_grad():  # the caller turned dropout off (FrozenReference.prepare)
-            for index, digest in enumerate(keys):
-                tokens = collate([missing[digest][0]], [missing[digest][1]], pad_id)
-                logps = reference.token_logprobs(policy, tokens)
-                sums[index] = float(logps.sum(dim=-1)[0])  # as reduce_sequence sums
-                counts[index] = int(tokens.response_mask[:, 1:].sum())
+            for length in sorted(by_length):
+                group = by_length[length]
+                for offset in range(0, len(group), FILL_BATCH_ROWS):
+                    part = group[offset:offset + FILL_BATCH_ROWS]
+                    tokens = collate([missing[d][0] for d in part], [missing[d][1] for d in part],
+                                     pad_id)
+                    logps = reference.token_logprobs(policy, tokens)
+                    sums[start:start + len(part)] = logps.sum(dim=-1).numpy()
+                    counts[start:start + len(part)] = \
+                        tokens.response_mask[:, 1:].sum(dim=-1).numpy()
+                    start += len(part)
         seconds = time.perf_counter() - started
         name = self._write(keys, sums, counts, seconds)
         self.shard_seconds[name] = seconds

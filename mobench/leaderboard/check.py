@@ -10,7 +10,8 @@ A baseline is a JSON file::
 A metric moved when ``|now - then| > abs + rel * |then|`` (its own tolerance, else the default);
 a metric defined on one side only moved too. A run without an entry, and an entry without a run,
 are problems as well: a check that silently skips a method guards nothing. ``--update`` rewrites
-the entries from the runs, keeping the tolerances and the metric list.
+the entries from the runs, keeping the tolerances, the metric list and an optional ``about`` note
+(where the tolerances come from).
 """
 
 from __future__ import annotations
@@ -108,10 +109,12 @@ def check(baseline: Mapping[str, Any], results: Sequence[RunResult]) -> list[Pro
 
 
 def updated(baseline: Mapping[str, Any] | None, results: Sequence[RunResult]) -> dict[str, Any]:
-    """The baseline rewritten from ``results`` (tolerances and metric list kept)."""
+    """The baseline rewritten from ``results`` (tolerances, the metric list and the ``about``
+    note that says where the tolerances come from kept)."""
     base = dict(baseline or {})
     metrics = list(base.get("metrics") or DEFAULT_METRICS)
-    return {"tolerances": base.get("tolerances", {"default": DEFAULT_TOLERANCE}),
+    about = {"about": base["about"]} if "about" in base else {}
+    return {**about, "tolerances": base.get("tolerances", {"default": DEFAULT_TOLERANCE}),
             "metrics": metrics,
             "runs": {run_key(r): run_values(r, metrics)
                      for r in sorted(results, key=run_key)}}

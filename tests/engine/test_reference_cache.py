@@ -114,9 +114,9 @@ def test_dpo_with_the_store_trains_as_with_the_forward(tokenizer, tmp_path):
         histories[cached] = (result.history, calls)
     (plain, plain_calls), (stored, stored_calls) = histories[False], histories[True]
     assert len(plain_calls) == 4  # one reference forward per step
-    # before training: the fingerprint's probe, then each distinct sequence once, alone
+    # before training: the fingerprint's probe, then each distinct sequence once
     distinct = len(set(pair_sequences_digests(tokenizer)))
-    assert stored_calls == [4] + [1] * distinct
+    assert stored_calls[0] == 4 and sum(stored_calls[1:]) == distinct
     for a, b in zip(plain, stored, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-6)
 
@@ -152,3 +152,25 @@ def test_sequence_digests_split_prompt_from_response():
 def test_the_store_refuses_nothing_it_lacks(tmp_path):
     store = ReferenceLogpStore(tmp_path, "f" * 24)
     assert store.sequence_logprobs([b"x" * 16], "sum") is None
+
+
+def test_a_stored_value_is_the_sequence_alone_whatever_shares_its_batch(tokenizer, tmp_path):
+    """The fill batches sequences of one length without padding; each row must get the bits it
+    gets in a forward of its own, so the store does not depend on which table filled it."""
+    from mobench.engine.logprobs import token_logprobs
+
+    model = adapter_model(tokenizer)
+    model.eval()
+    table = pair_table(tokenizer, n=24)
+    reference = FrozenReference(None, tmp_path)
+    reference.prepare(model, pair_sequences(table), tokenizer.pad_token_id)
+    store = reference.store
+    assert store is not None
+    lengths = {len(p) + len(r) for p, r in pair_sequences(table)}
+    assert len(lengths) < len(store.values)  # some batches hold several sequences
+    for prompt, response in pair_sequences(table):
+        tokens = collate([prompt], [response], tokenizer.pad_token_id)
+        with torch.no_grad(), model.disable_adapter():
+            alone = token_logprobs(model, tokens)[0].sum(dim=-1)
+        stored = store.sequence_logprobs([sequence_digest(prompt, response)], "sum")
+        assert torch.equal(stored, alone)
