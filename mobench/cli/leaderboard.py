@@ -4,11 +4,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from mobench.cli.arguments import threads_argument
 from mobench.core.errors import ConfigError
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the platform tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def _say(message: str) -> None:
@@ -57,7 +65,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from mobench.leaderboard.table import to_csv, to_text
 
     runs = load_runs(args.runs)
-    boards = build_leaderboards(runs, n_bootstrap=args.n_bootstrap, seed=args.seed)
+    boards = build_leaderboards(runs, n_bootstrap=args.n_bootstrap, seed=args.seed,
+                                workers=args.jobs or usable_cores())
     for board in boards:
         print(to_text(board) + "\n")
     if args.csv:
@@ -149,6 +158,9 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--n-bootstrap", type=int, default=200,
                         help="replicates of the seeds-and-prompts bootstrap (200)")
     report.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (0)")
+    report.add_argument("--jobs", type=threads_argument, default=None,
+                        help="processes for the bootstrap (default: the usable cores); the "
+                             "leaderboards are the same with any number")
     report.set_defaults(handler=cmd_report)
 
     chk = sub.add_parser("check", help="compare runs with committed reference metrics")

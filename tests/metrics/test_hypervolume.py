@@ -184,6 +184,22 @@ def test_ten_objectives_never_hand_moocore_a_large_subproblem(monkeypatch):
         assert n_objectives <= hv_module.MOOCORE_ALWAYS_UP_TO_OBJECTIVES or n_points <= limit
 
 
+def test_direct_calls_into_moocore_give_what_its_public_functions_give(monkeypatch):
+    # The recursion calls moocore's compiled functions directly (its wrappers' overhead is most of
+    # the time on small sub-problems); through the public functions the bits must be the same.
+    assert hv_module._moocore_c() is not None, "this moocore's library was not recognized"
+    fronts = [spherical_front(40, 10, seed) for seed in range(3)]
+    fronts += [spherical_front(150, 6, 3), np.round(spherical_front(60, 8, 4) * 4) / 4]
+    direct = [hypervolume(front, np.zeros(front.shape[1])) for front in fronts]
+    hv_module._moocore_hypervolume.cache_clear()
+    try:
+        monkeypatch.setattr(hv_module, "_moocore_c", lambda: None)
+        public = [hypervolume(front, np.zeros(front.shape[1])) for front in fronts]
+    finally:
+        hv_module._moocore_hypervolume.cache_clear()
+    assert direct == public
+
+
 # --- bad input --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("points", "reference", "message"), [
