@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -39,8 +39,15 @@ import torch
 from mobench.core.threads import kernel_signature, torch_threads_in_use
 from mobench.engine.data import TokenBatch, collate
 
-if TYPE_CHECKING:
-    from mobench.engine.reference import FrozenReference
+
+class ReferenceForward(Protocol):
+    """What a store needs of the reference (:class:`~mobench.engine.reference.FrozenReference`):
+    per-token log-probs of a batch, without gradients."""
+
+    model: torch.nn.Module | None
+
+    def token_logprobs(self, policy: torch.nn.Module, batch: TokenBatch,
+                       temperature: float = 1.0) -> torch.Tensor: ...
 
 STORE_FORMAT = "1"  # bump when what a stored value means changes
 DIGEST_BYTES = 16
@@ -65,7 +72,7 @@ def probe_batch(vocab_size: int, pad_id: int) -> TokenBatch:
     return collate([row[:6] for row in rows], [row[6:] for row in rows], pad_id)
 
 
-def reference_fingerprint(reference: FrozenReference, policy: torch.nn.Module,
+def reference_fingerprint(reference: ReferenceForward, policy: torch.nn.Module,
                           pad_id: int) -> str:
     """What the reference computes, in a digest: its log-probs on :func:`probe_batch`, with the
     kernel paths and thread count those bits depend on."""
@@ -128,7 +135,7 @@ class ReferenceLogpStore:
             for digest, total, count in zip(digests, sums, counts, strict=True):
                 self.values.setdefault(bytes(digest), (float(total), int(count), path.name))
 
-    def fill(self, reference: FrozenReference, policy: torch.nn.Module, sequences: Sequences,
+    def fill(self, reference: ReferenceForward, policy: torch.nn.Module, sequences: Sequences,
              pad_id: int) -> FillReport:
         """Score the sequences the store lacks (one new shard) and say which shards serve the
         rest."""
