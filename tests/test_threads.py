@@ -51,8 +51,8 @@ def test_cpu_kernels_are_pinned_before_torch_computes():
     """mobench pins torch's, MKL's and oneDNN's CPU kernels to their AVX2 paths on import, so
     machines of one kind (AMD or Intel, with or without AVX-512) compute the same bits; a run
     records them, and asset caches and cached experts are keyed by them."""
-    from mobench.assets.cache import asset_tag
     from mobench.core.threads import CPU_KERNEL_PINS, cpu_flags, kernel_signature
+    from mobench.data.assets.cache import asset_tag
     from mobench.run.provenance import provenance
 
     kernels = provenance()["cpu_kernels"]
@@ -81,7 +81,7 @@ def test_a_value_the_user_set_wins_over_the_pin(monkeypatch):
 
 
 def test_the_asset_tag_follows_the_kernel_paths(monkeypatch):
-    from mobench.assets import cache
+    from mobench.data.assets import cache
 
     before = cache.asset_tag("1", {"a": 1})
     monkeypatch.setattr(cache, "kernel_signature", lambda: {"torch_capability": "AVX512"})
