@@ -7,19 +7,20 @@ not a measurement: it runs every method's whole path (training signal, adapters,
 evaluation, metrics) in minutes. 11 evaluated points and DPS/MODPO grids of 10 are the smallest
 that hold chat10's ten vertices (and, for the evaluation, its centre); the 3-to-5-objective
 tasks get the finest lattice that fits (hhc, chat3, chat4: 10 points; chat5: its 5 vertices).
-Same seed, same numbers on one machine; the baseline's tolerances (``tolerances`` in the file)
-absorb the float differences between CPU models, which can flip a sampled token. To rewrite the
-baseline deliberately after a change that moves the numbers, take it from this test's own runs in
-a whole-suite session:
+
+Same seed, same numbers, on every machine of the project's kind: the runs fix one torch thread
+(whatever the core count) and mobench pins the CPU kernels to their AVX2 paths
+(:mod:`mobench.core.threads`). Before the pins, the same runs moved beyond loose tolerances on an
+AMD EPYC with AVX-512 (torch's AVX-512 softmax against the baseline machine's kernels), in every
+method, ``base`` included. So the check is as tight as the arithmetic allows (``about`` and
+``tolerances`` in the file): every sampled token must be the same, and a metric may move only by
+float64 rounding in the metrics' own arithmetic (numpy's summation order follows the CPU's SIMD
+width), far below what one changed token moves. To rewrite the baseline deliberately after a
+change that moves the numbers, take it from the micro runs (a whole-suite session, or the same
+sweep on its own):
 
     python -m pytest -q --basetemp=/tmp/mobench-tests
     mobench check /tmp/mobench-tests/micro0 --baseline tests/baselines/micro.json --update
-
-The suite builds the tiny assets in its own cache, and builds made elsewhere need not match it
-bit for bit (``~/.cache/mobench`` on the development machine holds a reference policy with other
-bits): runs on those assets agree within the tolerances for most methods, not for PAMA's PPO on
-hh, where one flipped sampled token changes the rollouts. Two whole-suite sessions built identical
-weights, so the suite's own runs are the baseline.
 """
 
 from __future__ import annotations
