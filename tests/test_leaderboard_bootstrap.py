@@ -83,7 +83,7 @@ def runs() -> list[RunScores]:
 
 
 def reference_summaries(members: list[RunScores], scorer_set: str,
-                        reference: np.ndarray | None, seed: int = 0,
+                        reference: np.ndarray | None, n_bootstrap: int, seed: int = 0,
                         confidence: float = 0.95) -> dict[str, tuple]:
     """(value, low, high) per metric: the two-stage bootstrap spelled out."""
 
@@ -94,7 +94,7 @@ def reference_summaries(members: list[RunScores], scorer_set: str,
 
     rng = np.random.default_rng(seed)
     samples: dict[str, list] = {name: [] for name in METRICS}
-    for _ in range(N_BOOTSTRAP):
+    for _ in range(n_bootstrap):
         drawn = rng.integers(0, len(members), size=len(members))
         per_seed = []
         for k in drawn:
@@ -112,8 +112,8 @@ def reference_summaries(members: list[RunScores], scorer_set: str,
             per_run = [r.result.metrics[scorer_set][name]["value"] for r in members]
         defined = [v for v in per_run if v is not None]
         value = float(np.mean(defined)) if defined else None
-        if value is None:
-            out[name] = (None, None, None)
+        if value is None or not n_bootstrap:
+            out[name] = (value, None, None)
             continue
         low, high = bootstrap_interval(interval_form("auto", name), value, samples[name],
                                        confidence, valid_range(name, len(members[0].preferences)))
@@ -121,7 +121,8 @@ def reference_summaries(members: list[RunScores], scorer_set: str,
     return out
 
 
-def reference_leaderboards(runs: list[RunScores]) -> dict[tuple[str, str, str], dict]:
+def reference_leaderboards(runs: list[RunScores],
+                           n_bootstrap: int) -> dict[tuple[str, str, str], dict]:
     """(task, method, scorer set) -> metric -> (value, low, high)."""
     out = {}
     for task in sorted({r.result.label.task for r in runs}):
@@ -136,7 +137,8 @@ def reference_leaderboards(runs: list[RunScores]) -> dict[tuple[str, str, str], 
                              key=lambda r: r.result.label.seed)
             for scorer_set in ("exact", "reward_model"):
                 out[(task, method, scorer_set)] = reference_summaries(
-                    members, scorer_set, reference if scorer_set == "exact" else None)
+                    members, scorer_set, reference if scorer_set == "exact" else None,
+                    n_bootstrap)
     return out
 
 
@@ -150,17 +152,19 @@ def summaries_of(boards) -> dict[tuple[str, str, str], dict]:
     return out
 
 
-def test_the_batched_bootstrap_is_the_plain_one_bit_for_bit(runs):
-    expected = reference_leaderboards(runs)
-    got = summaries_of(build_leaderboards(runs, n_bootstrap=N_BOOTSTRAP))
+# 1 replicate: some seeds of a row are never drawn; 0: no intervals
+@pytest.mark.parametrize("n_bootstrap", [N_BOOTSTRAP, 1, 0])
+def test_the_batched_bootstrap_is_the_plain_one_bit_for_bit(runs, n_bootstrap):
+    expected = reference_leaderboards(runs, n_bootstrap)
+    got = summaries_of(build_leaderboards(runs, n_bootstrap=n_bootstrap))
     assert got.keys() == expected.keys()
     for key, metrics in expected.items():
         for name in METRICS:
             assert got[key][name] == metrics[name], (key, name, got[key][name], metrics[name])
     # the cases the synthetic set is there for
     assert expected[("two", "point", "exact")]["sparsity"] == (None, None, None)
-    assert expected[("two", "steer", "exact")]["gd"][1] is not None
     assert expected[("ten", "weak", "reward_model")]["igd"] == (None, None, None)
+    assert (expected[("two", "steer", "exact")]["gd"][1] is None) == (n_bootstrap == 0)
 
 
 def test_worker_processes_change_nothing(runs):
