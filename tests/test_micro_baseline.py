@@ -87,13 +87,15 @@ def test_the_check_catches_a_deliberately_broken_method(micro_runs, tiny_cache, 
     from mobench.engine import dpo
     from mobench.run.sweep import run_job
 
-    original = dpo.dpo_loss
+    original = dpo.dpo_sequence_loss  # what DPOObjective.loss calls
+    calls: list[int] = []
 
     def inverted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
         loss, metrics = original(*args, **kwargs)
         return -loss, metrics
 
-    monkeypatch.setattr(dpo, "dpo_loss", inverted)
+    monkeypatch.setattr(dpo, "dpo_sequence_loss", inverted)
     monkeypatch.setenv("MOBENCH_CACHE", str(tiny_cache))
     monkeypatch.setenv("CI", "true")
     jobs = plan_sweep(builtin_methods(), ["hh"], [0], scale="tiny", root=tmp_path,
@@ -101,6 +103,7 @@ def test_the_check_catches_a_deliberately_broken_method(micro_runs, tiny_cache, 
     (job,) = [j for j in jobs if j.method == "panacea"]  # with the overrides the sweep gave it
     with fixed_torch_threads(torch_threads_in_use()):  # the job sets its own; restore ours
         assert run_job(job).status == "done"  # in this process, with the broken loss
+    assert calls, "the inverted loss was never called: the mutation missed the training path"
     problems = check(read_baseline(BASELINE), [read_result(Path(job.folder))])
     moved = [p for p in problems if "moved" in p.message]
     assert moved and all(p.run.startswith("panacea/") for p in moved)

@@ -161,11 +161,14 @@ PPO = PPOConfig(rollout_prompts=16, ppo_epochs=2, max_new_tokens=ANSWER_WORDS + 
     ("dpo", "ls"), ("dpo", "tche"), ("sft", "ls"), ("sft", "tche"), ("ppo", "ls"), ("ppo", "tche")])
 def test_one_hot_preferences_move_toward_each_single_objective_optimum(task, tmp_path, signal,
                                                                        aggregation):
-    settings = {}
-    if signal == "ppo":  # 160 steps = 40 rollouts of 16 answers, 2 epochs of 2 minibatches
-        # (80 steps sufficed with older transformers releases; with 5.x's sampling the fruit end
-        # reached only 0.51 (ls) and 0.57 (tche) after 80, and 0.90 for both after 160)
-        settings = dict(steps=160, optim=OptimConfig(learning_rate=3e-3, warmup_steps=2,
+    # 300 steps (DPO, SFT) and 320 (PPO: 80 rollouts of 16 answers, 2 epochs of 2 minibatches).
+    # 150 and 160 sufficed on the kernels before mobench pinned them to their AVX2 paths; on the
+    # pinned kernels the animal end reached only 0.72 (dpo-ls), 0.57 (dpo-tche) and 0.73
+    # (ppo-tche) against the 0.74 this test asks, so those budgets sat at the edge of the claim.
+    # Measured at the new budgets: animal end 0.87 (dpo-ls), 0.97 (dpo-tche), 0.756 (ppo-tche).
+    settings: dict[str, object] = dict(steps=300)
+    if signal == "ppo":
+        settings = dict(steps=320, optim=OptimConfig(learning_rate=3e-3, warmup_steps=2,
                                                      max_grad_norm=1.0))
     policy = fit(task, tmp_path, signal=signal,
                  dpo=DPOConfig(beta=0.5, aggregation=aggregation, max_length=32),
