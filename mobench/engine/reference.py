@@ -118,7 +118,7 @@ def note_reference_cost(meter: CostMeter, report: FillReport) -> None:
         "what": "reference log-probs of training sequences, computed once per reference",
         "computed_shards": sorted(computed), "reused_shards": reused,
         "sequences_computed": int(note.get("sequences_computed", 0)) + report.computed,
-        "train_seconds": round(sum(reused.values()), 3)})
+        "computed_here": not reused, "train_seconds": round(sum(reused.values()), 3)})
 
 
 def reference_cache_for(folder: Path | None, dpo: Any, loop: Any) -> Path | None:

@@ -209,9 +209,15 @@ def cost_line(cost: Mapping[str, Any]) -> str:
             f"{cost['adapters_trained']} adapters, {cost['trainable_parameters']:,} trainable "
             f"parameters, {cost['generated_tokens']:,} generated tokens, "
             f"{cost['reward_calls']:,} reward calls")
-    reused = cost.get("reused") or {}
+    notes = cost.get("reused") or {}
+    # a store this run filled itself is noted too (so a resumed leg or a later grid model does
+    # not count it again), but it was not reused
+    kept = sorted(k for k, v in notes.items() if isinstance(v, Mapping) and v.get("computed_here"))
+    reused = sorted(k for k in notes if k not in kept)
     if reused:
-        line += f" (reused, not trained here: {', '.join(sorted(reused))})"
+        line += f" (reused, not trained here: {', '.join(reused)})"
+    if kept:
+        line += f" (computed here and kept for other runs: {', '.join(kept)})"
     return line
 
 

@@ -137,11 +137,13 @@ def test_the_cost_record_counts_reused_work_once_per_run(tokenizer, tmp_path):
     (note,) = meter.reused.values()
     assert note["train_seconds"] == pytest.approx(earlier.seconds, abs=1e-3)
     assert note["sequences_computed"] == 0 and note["computed_shards"] == []
+    assert not note["computed_here"]
     fresh = CostMeter()
     FrozenReference(None, tmp_path / "other").prepare(model, pair_sequences(table),
                                                       tokenizer.pad_token_id, fresh)
     (own,) = fresh.reused.values()
     assert own["train_seconds"] == 0 and own["sequences_computed"] == earlier.computed
+    assert own["computed_here"]  # printed apart from what was reused (mobench.run.results)
 
 
 def test_sequence_digests_split_prompt_from_response():
