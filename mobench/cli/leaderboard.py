@@ -26,7 +26,14 @@ def _say(message: str) -> None:
 # --------------------------------------------------------------------------------------- sweep
 def cmd_sweep(args: argparse.Namespace) -> int:
     from mobench.core import registry
-    from mobench.run.sweep import SlurmSettings, parse_list, parse_seeds, plan_sweep, run_sweep
+    from mobench.run.sweep import (
+        SlurmSettings,
+        parse_list,
+        parse_seeds,
+        plan_sweep,
+        reuse_current_results,
+        run_sweep,
+    )
 
     if args.methods in ("all", "builtin"):
         methods = [e.name for e in registry.methods.entries()
@@ -43,6 +50,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                       threads=args.threads, device=args.device)
     _say(f"mobench: sweep of {len(jobs)} runs ({len(methods)} methods x {len(tasks)} tasks x "
          f"{len(seeds)} seeds) under {root}, executor {args.executor}")
+    if args.reuse:
+        looked = reuse_current_results(jobs, root, Path(args.reuse))
+        reused = [folder for folder, reason in looked.items() if not reason]
+        for folder, reason in sorted(looked.items()):
+            if reason and reason != "no published run":
+                _say(f"mobench: rerunning {folder}: its published run {reason}")
+        _say(f"mobench: reused {len(reused)} current published run(s) from {args.reuse}; "
+             f"{len(looked) - len(reused)} to run")
 
     def report(outcome) -> None:  # type: ignore[no-untyped-def]
         if outcome.status != "skipped":
@@ -62,9 +77,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from mobench.core.store import write_text_atomic
     from mobench.leaderboard.aggregate import build_leaderboards
     from mobench.leaderboard.collect import load_runs
+    from mobench.leaderboard.protocol import unreproducible_runs
     from mobench.leaderboard.table import to_csv, to_text
 
     runs = load_runs(args.runs)
+    for folder, reason in sorted(unreproducible_runs(runs).items()):
+        _say(f"mobench: warning: {folder} is not reproducible from a commit: it {reason}; "
+             "its rows are marked")
     boards = build_leaderboards(runs, n_bootstrap=args.n_bootstrap, seed=args.seed,
                                 workers=args.jobs or usable_cores())
     for board in boards:
@@ -97,26 +116,47 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------- check
 def cmd_check(args: argparse.Namespace) -> int:
+    from mobench.core.store import SPEC_FILE, read_json
     from mobench.leaderboard.check import check, read_baseline, updated, write_baseline
     from mobench.leaderboard.collect import find_run_folders
+    from mobench.run.published import unreproducible_reason
     from mobench.run.results import read_result
 
-    results = [read_result(folder) for folder in find_run_folders(args.runs)]
+    folders = find_run_folders(args.runs)
+    results = [read_result(folder) for folder in folders]
     if not results:
         raise ConfigError(f"no finished run under {', '.join(args.runs)}")
+    for folder in folders:
+        reason = unreproducible_reason(read_json(folder / SPEC_FILE))
+        if reason:
+            _say(f"mobench: warning: {folder} is not reproducible from a commit: it {reason}")
     baseline_path = Path(args.baseline)
     if args.update:
         previous = read_baseline(baseline_path) if baseline_path.exists() else None
-        write_baseline(baseline_path, updated(previous, results))
+        write_baseline(baseline_path, updated(previous, results, given_only=args.given_only))
         _say(f"mobench: rewrote {baseline_path} from {len(results)} runs")
         return 0
-    problems = check(read_baseline(baseline_path), results)
+    problems = check(read_baseline(baseline_path), results, given_only=args.given_only)
     for problem in problems:
         print(problem.format())
     if problems:
         _say(f"mobench: check failed: {len(problems)} problem(s) against {baseline_path}")
         return 1
     print(f"check passed: {len(results)} runs within tolerance of {baseline_path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- publish
+def cmd_publish(args: argparse.Namespace) -> int:
+    from mobench.leaderboard.collect import find_run_folders
+    from mobench.run.published import publish_runs
+
+    folders = find_run_folders(args.runs)
+    if not folders:
+        raise ConfigError(f"no finished run under {', '.join(args.runs)}")
+    written = publish_runs(folders, Path(args.to))
+    size = sum(f.stat().st_size for f in Path(args.to).rglob("*") if f.is_file())
+    print(f"published {len(written)} run(s) to {args.to} ({size / 1e6:.2f} MB in all)")
     return 0
 
 
@@ -136,6 +176,10 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--threads", type=threads_argument, default=None,
                        help="torch threads per run (default: the cores split between the jobs); "
                             "the numbers depend on it, and the committed leaderboards ran with 1")
+    sweep.add_argument("--reuse", metavar="RESULTS",
+                       help="published results (reports/results) laid out like --output: a run "
+                            "whose published copy today's code reproduces (same modules, threads "
+                            "and CPU kernels, clean commit) is copied, not rerun")
     sweep.add_argument("--executor", choices=["local", "slurm", "submitit-local"],
                        default="local")
     sweep.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -163,9 +207,18 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
                              "leaderboards are the same with any number")
     report.set_defaults(handler=cmd_report)
 
+    pub = sub.add_parser("publish", help="copy finished runs' results (spec, metrics, "
+                                         "compressed records) under a results root to commit")
+    pub.add_argument("runs", nargs="+", help="run folders, or folders to search for runs")
+    pub.add_argument("--to", required=True, help="the results root (reports/results)")
+    pub.set_defaults(handler=cmd_publish)
+
     chk = sub.add_parser("check", help="compare runs with committed reference metrics")
     chk.add_argument("runs", nargs="+", help="run folders, or folders to search for runs")
     chk.add_argument("--baseline", required=True, help="the baseline JSON file")
+    chk.add_argument("--given-only", action="store_true",
+                     help="check only the given runs against their entries (a part of the "
+                          "baseline); without it every entry needs a run")
     chk.add_argument("--update", action="store_true",
                      help="rewrite the baseline from these runs (deliberately)")
     chk.set_defaults(handler=cmd_check)

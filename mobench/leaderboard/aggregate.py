@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from mobench.leaderboard.collect import RunScores
+from mobench.leaderboard.protocol import check_protocol, unreproducible_runs
 from mobench.metrics import METRICS, distinct_non_dominated
 from mobench.metrics.batch import batch_front_metrics
 from mobench.metrics.bootstrap import bootstrap_interval, interval_form
@@ -75,6 +76,8 @@ class LeaderboardRow:
         front: the seed-mean normalized front (n, m), for the plots.
         preferences: the evaluated grid (n, m).
         other_sets: per other scorer set, metric name -> summary (reward-model against truth).
+        unreproducible: run folder -> why no commit reproduces it, for such runs of the row
+            (a tree with uncommitted changes, say): the tables mark the row.
     """
 
     method: str
@@ -90,6 +93,11 @@ class LeaderboardRow:
     preferences: np.ndarray
     rank: int = 0
     other_sets: dict[str, dict[str, Summary]] = field(default_factory=dict)
+    unreproducible: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reproducible(self) -> bool:
+        return not self.unreproducible
 
 
 @dataclass
@@ -125,6 +133,8 @@ def build_leaderboards(runs: Sequence[RunScores], *, n_bootstrap: int = 200,
     by_task: dict[str, list[RunScores]] = {}
     for run in runs:
         by_task.setdefault(run.result.label.task, []).append(run)
+    for task in sorted(by_task):
+        check_protocol(task, by_task[task])
     plans = [_plan(task, by_task[task]) for task in sorted(by_task)]
     jobs = {(plan.task, key, scorer_set): (members, scorer_set,
                                            plan.reference if scorer_set == plan.scorer_set
@@ -230,7 +240,8 @@ def _leaderboard(plan: _Plan, summaries: Mapping[Any, dict[str, Summary]], n_boo
                                          EVALUATION_FIELDS),
             runs=[str(r.folder) for r in members],
             front=np.mean([r.front(scorer_set) for r in members], axis=0),
-            preferences=members[0].preferences))
+            preferences=members[0].preferences,
+            unreproducible=unreproducible_runs(members)))
     _rank(rows)
     rows.sort(key=lambda r: (r.rank, -(r.metrics[RANK_METRIC].value or 0.0), r.method,
                              r.variant, r.scale))

@@ -9,7 +9,9 @@ A baseline is a JSON file::
 
 A metric moved when ``|now - then| > abs + rel * |then|`` (its own tolerance, else the default);
 a metric defined on one side only moved too. A run without an entry, and an entry without a run,
-are problems as well: a check that silently skips a method guards nothing. ``--update`` rewrites
+are problems as well: a check that silently skips a method guards nothing (``--given-only`` checks
+a part of the baseline on purpose: the given runs, each of which must still have an entry).
+``--update`` rewrites
 the entries from the runs, keeping the tolerances, the metric list and an optional ``about`` note
 (where the tolerances come from).
 """
@@ -77,8 +79,11 @@ def tolerance(baseline: Mapping[str, Any], metric: str) -> tuple[float, float]:
     return float(chosen.get("abs", 0.0)), float(chosen.get("rel", 0.0))
 
 
-def check(baseline: Mapping[str, Any], results: Sequence[RunResult]) -> list[Problem]:
-    """Every problem of ``results`` against ``baseline`` (empty: all within tolerance)."""
+def check(baseline: Mapping[str, Any], results: Sequence[RunResult], *,
+          given_only: bool = False) -> list[Problem]:
+    """Every problem of ``results`` against ``baseline`` (empty: all within tolerance).
+    ``given_only``: check the given runs against their entries and leave the baseline's other
+    entries alone (a sample of the committed runs, say), instead of requiring a run for each."""
     metrics = list(baseline.get("metrics") or [f"{m}" for m in DEFAULT_METRICS])
     entries: Mapping[str, Mapping[str, float | None]] = baseline["runs"]
     problems: list[Problem] = []
@@ -103,21 +108,23 @@ def check(baseline: Mapping[str, Any], results: Sequence[RunResult]) -> list[Pro
             if abs(value - then) > allowed:
                 problems.append(Problem(key, f"{metric} moved {_fmt(then)} -> {_fmt(value)} "
                                              f"({value - then:+.4g}; tolerance ±{allowed:.3g})"))
-    for key in sorted(set(entries) - seen):
+    for key in sorted(set(entries) - seen) if not given_only else ():
         problems.append(Problem(key, "is in the baseline but no run was given for it"))
     return problems
 
 
-def updated(baseline: Mapping[str, Any] | None, results: Sequence[RunResult]) -> dict[str, Any]:
+def updated(baseline: Mapping[str, Any] | None, results: Sequence[RunResult], *,
+            given_only: bool = False) -> dict[str, Any]:
     """The baseline rewritten from ``results`` (tolerances, the metric list and the ``about``
-    note that says where the tolerances come from kept)."""
+    note that says where the tolerances come from kept); ``given_only`` keeps the entries of
+    runs not given and rewrites only the given runs' entries."""
     base = dict(baseline or {})
     metrics = list(base.get("metrics") or DEFAULT_METRICS)
     about = {"about": base["about"]} if "about" in base else {}
     return {**about, "tolerances": base.get("tolerances", {"default": DEFAULT_TOLERANCE}),
             "metrics": metrics,
-            "runs": {run_key(r): run_values(r, metrics)
-                     for r in sorted(results, key=run_key)}}
+            "runs": dict(sorted({**(base.get("runs", {}) if given_only else {}),
+                                 **{run_key(r): run_values(r, metrics) for r in results}}.items()))}
 
 
 def write_baseline(path: Path, data: Mapping[str, Any]) -> None:

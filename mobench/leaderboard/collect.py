@@ -1,6 +1,7 @@
 """Finding finished runs under the paths a report names, and reading each one's per-prompt
 scores back from its folder (``metrics.json`` for who and what, ``records.jsonl`` for the
-scores, normalized with the task bounds ``metrics.json`` records)."""
+scores, normalized with the task bounds ``metrics.json`` records). A published run
+(:mod:`mobench.run.published`) is read the same way, its records decompressed."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 from mobench.core import store
 from mobench.core.errors import RunFolderError
 from mobench.core.specs import Objective
+from mobench.run.published import metrics_file, read_records_text
 from mobench.run.results import RunResult, read_result
 
 
@@ -32,6 +34,7 @@ class RunScores:
         reference_hypervolumes: per scorer set with a reference front, the hypervolume of the
             region it bounds (the denominator of ``hypervolume_share``), if the task states it.
         spec: the run's ``spec.json``.
+        prompt_ids: the evaluated prompts' ids, in the order of the scores' prompt axis.
     """
 
     result: RunResult
@@ -41,6 +44,7 @@ class RunScores:
     reference_fronts: dict[str, np.ndarray]
     spec: dict[str, Any]
     reference_hypervolumes: dict[str, float] = field(default_factory=dict)
+    prompt_ids: tuple[str, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -59,14 +63,14 @@ def find_run_folders(paths: Iterable[str | Path]) -> list[Path]:
         path = Path(raw)
         if not path.exists():
             raise RunFolderError(f"{str(path)!r} does not exist")
-        if (path / store.METRICS_FILE).exists():
+        if metrics_file(path) is not None:
             found.add(path)
             continue
-        for metrics in path.rglob(store.METRICS_FILE):
-            folder = metrics.parent
+        for spec in path.rglob(store.SPEC_FILE):
+            folder = spec.parent
             if "evals" in folder.relative_to(path).parts:
                 continue
-            if (folder / store.SPEC_FILE).exists():
+            if metrics_file(folder) is not None:
                 found.add(folder)
     return sorted(found)
 
@@ -83,7 +87,7 @@ def load_run_scores(folder: Path) -> RunScores:
         raise RunFolderError(f"{str(folder)!r}: metrics.json lacks the objectives' bounds "
                              "(written by an older mobench); re-run it") from None
     spec = store.read_json(Path(folder) / store.SPEC_FILE)
-    records = _read_records(Path(folder) / store.RECORDS_FILE)
+    records = _read_records(Path(folder))
     n_preferences = 1 + max(int(r["preference_index"]) for r in records)
     prompt_ids = sorted({r["prompt_id"] for r in records})
     column = {pid: j for j, pid in enumerate(prompt_ids)}
@@ -106,14 +110,14 @@ def load_run_scores(folder: Path) -> RunScores:
                if s in references}
     return RunScores(result=result, preferences=preferences, scores=scores,
                      reference_point=reference_point, reference_fronts=references, spec=spec,
-                     reference_hypervolumes=volumes)
+                     reference_hypervolumes=volumes, prompt_ids=tuple(prompt_ids))
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        raise RunFolderError(f"{str(path)!r} is missing")
+def _read_records(folder: Path) -> list[dict[str, Any]]:
+    """The records of a run folder or of a published run (compressed)."""
+    path = folder / store.RECORDS_FILE
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_records_text(folder).splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -88,6 +88,10 @@ def _table(board: Leaderboard) -> str:
     body = []
     for row in board.rows:
         name = html.escape(row.method) + (" <em>(point)</em>" if row.serves == "point" else "")
+        if not row.reproducible:
+            reasons = "; ".join(sorted(set(row.unreproducible.values())))
+            name += (f' <strong title="{html.escape(reasons, quote=True)}">(not reproducible)'
+                     "</strong>")
         cells = [_cell(str(row.rank), row.rank), _cell(name, row.method, "name"),
                  _cell(html.escape(row.variant), row.variant, "name"),
                  _cell(str(len(row.seeds)), len(row.seeds))]
@@ -141,6 +145,11 @@ def _section(board: Leaderboard, runs_by_folder: dict[str, RunScores]) -> str:
             "hypervolume interval lies wholly above; overlapping rows share a rank. GD, IGD and "
             f"IGD+ are measured to the {html.escape(board.distance_reference)}. "
             "<em>(point)</em>: one policy whatever the preference, drawn as one marker.")
+    flagged = [f"{html.escape(Path(folder).name)} ({html.escape(reason)})"
+               for row in board.rows for folder, reason in sorted(row.unreproducible.items())]
+    if flagged:
+        note += (" <strong>Not reproducible from a commit</strong> (so not a committed "
+                 f"result): {'; '.join(flagged)}.")
     return (f'<section id="task-{html.escape(board.task)}"><h2>{html.escape(board.task)}</h2>'
             f'<p class="note">{note}</p>{_table(board)}{"".join(images)}'
             f"<h3>Runs</h3>{_specs(board.rows, runs_by_folder)}</section>")

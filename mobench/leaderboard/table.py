@@ -16,6 +16,7 @@ from mobench.leaderboard.aggregate import (
 )
 from mobench.metrics import METRICS
 
+UNREPRODUCIBLE_MARK = "(not reproducible)"
 IDENTITY_COLUMNS = ("rank", "method", "variant", "scale", "serves", "n_seeds", "seeds")
 SIGNIFICANT_DIGITS = 6
 
@@ -36,7 +37,7 @@ def csv_columns() -> list[str]:
         columns += [name, f"{name}_low", f"{name}_high"]
     columns += [f"cost_{name}" for name in COST_FIELDS]
     columns += [f"evaluation_{name}" for name in EVALUATION_FIELDS]
-    return [*columns, "distance_reference", "scorer_set"]
+    return [*columns, "distance_reference", "scorer_set", "reproducible"]
 
 
 def csv_row(board: Leaderboard, row: LeaderboardRow) -> list[str]:
@@ -47,7 +48,8 @@ def csv_row(board: Leaderboard, row: LeaderboardRow) -> list[str]:
         cells += [number(summary.value), number(summary.ci_low), number(summary.ci_high)]
     cells += [number(row.cost[name]) for name in COST_FIELDS]
     cells += [number(row.evaluation_cost[name]) for name in EVALUATION_FIELDS]
-    return [*cells, board.distance_reference, board.scorer_set]
+    return [*cells, board.distance_reference, board.scorer_set,
+            "yes" if row.reproducible else "no"]
 
 
 def to_csv(board: Leaderboard) -> str:
@@ -82,7 +84,8 @@ def to_markdown(board: Leaderboard, metrics: Sequence[str] = MARKDOWN_METRICS) -
     for row in board.rows:
         sampled = row.cost["generated_tokens"] + row.evaluation_cost["sampled_tokens"]
         calls = row.cost["reward_calls"] + row.evaluation_cost["reward_calls"]
-        cells = [str(row.rank), row.method + (" (point)" if row.serves == "point" else ""),
+        cells = [str(row.rank), row.method + (" (point)" if row.serves == "point" else "")
+                 + ("" if row.reproducible else f" {UNREPRODUCIBLE_MARK}"),
                  row.variant, str(len(row.seeds)),
                  *[interval_text(row.metrics[m]) for m in metrics],
                  f"{row.cost['train_seconds']:.0f}",
@@ -92,8 +95,16 @@ def to_markdown(board: Leaderboard, metrics: Sequence[str] = MARKDOWN_METRICS) -
     return "\n".join(lines)
 
 
+def unreproducible_note(board: Leaderboard) -> str:
+    """The footnote naming the runs no commit reproduces ("" when every run is reproducible)."""
+    lines = [f"{UNREPRODUCIBLE_MARK} not reproducible from a commit: {folder} ({reason})"
+             for row in board.rows for folder, reason in sorted(row.unreproducible.items())]
+    return "\n".join(lines)
+
+
 def to_text(board: Leaderboard) -> str:
     """What ``mobench report`` prints for a task."""
     title = (f"{board.task} ({board.scorer_set} scores; intervals over seeds and prompts, "
              f"{board.confidence:.0%}; distances to the {board.distance_reference})")
-    return title + "\n" + to_markdown(board)
+    note = unreproducible_note(board)
+    return title + "\n" + to_markdown(board) + ("\n\n" + note if note else "")

@@ -26,6 +26,7 @@ from mobench.data.optimal_front import EXTRA_KEY as OPTIMAL_FRONT_EXTRA
 from mobench.run.evaluation import EvaluationPlan, ScoreTable
 from mobench.run.fronts import front_frame, normalized_front, normalized_scores
 from mobench.run.provenance import git_revision
+from mobench.run.published import metrics_file, read_metrics
 
 RESULTS_FORMAT = 2  # bump when metrics.json changes shape
 
@@ -164,11 +165,11 @@ class RunResult:
 
 def read_result(folder: Path) -> RunResult:
     """The finished run in ``folder``; one-line errors for a folder that is not one."""
-    path = Path(folder) / store.METRICS_FILE
-    if not path.exists():
+    path = metrics_file(Path(folder))
+    if path is None:
         raise RunFolderError(f"{str(folder)!r} holds no finished run (no metrics.json); finish "
                              "it with `mobench run ... --resume`")
-    data = store.read_json(path)
+    data = read_metrics(Path(folder))
     run = data.get("run")
     if not isinstance(run, Mapping):
         raise RunFolderError(f"{str(path)!r} does not describe its run (written by an older "

@@ -31,8 +31,9 @@ from mobench.core.policy import SteerablePolicy
 from mobench.core.specs import CostRecord, EvaluationConfig, RunSpec
 from mobench.core.task import Task, TaskInstance
 from mobench.data.data_report import report_tallies
+from mobench.run.code_fingerprint import loaded_code
 from mobench.run.evaluation import EvaluationPlan, evaluate, plan_evaluation
-from mobench.run.provenance import provenance
+from mobench.run.provenance import asset_fingerprints, git_revision, provenance
 from mobench.run.results import RunLabel, write_results
 from mobench.run.runfolder import check_run_folder
 from mobench.run.runspec import (
@@ -94,6 +95,7 @@ def execute_run(spec: RunSpec, folder: Path, *, resume: bool = False,
             store.write_json_atomic(folder / store.SPEC_FILE, {
                 "identity": run_identity(spec), "run_id": folder.name,
                 "provenance": provenance(), "device": resolved_device,
+                "assets": asset_fingerprints(instance.extras),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         record_data_report(instance, folder / store.SPEC_FILE)
         method: Method = registry.methods.get(spec.method)(spec.method_config)
@@ -112,7 +114,20 @@ def execute_run(spec: RunSpec, folder: Path, *, resume: bool = False,
         hooks.on_stage("computing metrics")
         metrics = write_results(folder, run_label(spec, method, instance, folder), instance, plan,
                                 table, spec.evaluation, spec.seed, cost, eval_seconds)
+        record_completion(folder / store.SPEC_FILE, spec)
     return RunOutcome(folder, metrics)
+
+
+def record_completion(spec_file: Path, spec: RunSpec) -> None:
+    """Write into spec.json what the finished run ran: the modules it loaded and their digest
+    (:mod:`mobench.run.code_fingerprint`), and the checkout it finished from (a resumed run may
+    finish from another commit than the one it started from)."""
+    saved = store.read_json(spec_file)
+    extra = sorted({type_.__module__.partition(".")[0] for type_ in (
+        registry.methods.get(spec.method), registry.tasks.get(spec.task))})
+    store.write_json_atomic(spec_file, {
+        **saved, "code": loaded_code(extra, earlier=saved.get("code")),
+        "finished_git": git_revision()})
 
 
 def finished_metrics(folder: Path) -> dict[str, Any] | None:

@@ -189,6 +189,24 @@ def plan_sweep(methods: Sequence[str], tasks: Sequence[str], seeds: Sequence[int
     return planned
 
 
+def reuse_current_results(jobs: Sequence[SweepJob], root: Path, results: Path
+                          ) -> dict[str, str]:
+    """Fill the folders of the jobs not yet started from the published runs under ``results``
+    (laid out like the sweep under ``root``) that today's code would reproduce
+    (:func:`mobench.run.published.is_current`): the incremental regeneration. Returns, per job
+    folder looked at, "" when it was reused, else why it must run."""
+    from mobench.run.published import reuse_published
+
+    outcome = {}
+    for job in jobs:
+        folder = Path(job.folder)
+        if job.resume or is_complete(job):
+            continue
+        outcome[job.folder] = reuse_published(Path(results) / folder.relative_to(root), folder,
+                                              job.threads)
+    return outcome
+
+
 def _applies(override: str, method: str) -> bool:
     from mobench.core import registry
     from mobench.core.config import build_dataclass, parse_overrides

@@ -33,6 +33,7 @@ from typing import Any
 from mobench.core.threads import BUILD_THREADS, fixed_torch_threads, kernel_signature
 
 COMPLETE_MARKER = "complete.json"
+CONTENT_DIGEST = "content_sha256"  # the marker's key for the digest of the component's files
 STAGING_PREFIX = ".staging-"
 
 # Components built by this process, by path: tests read it to tell a cache hit from a rebuild.
@@ -82,7 +83,7 @@ def build_once(path: Path, build: Callable[[Path], Mapping[str, Any]]) -> Cached
     """
     path = Path(path)
     if is_complete(path):
-        return CachedAsset(path, read_record(path), built=False)
+        return CachedAsset(path, _with_digest(path, read_record(path)), built=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(path)
     if path.exists():  # no marker: not ours to trust (a copy interrupted by hand, say)
@@ -95,6 +96,7 @@ def build_once(path: Path, build: Callable[[Path], Mapping[str, Any]]) -> Cached
             record = dict(build(staging))
         record["torch_threads"] = BUILD_THREADS
         record["build_seconds"] = round(time.perf_counter() - started, 3)
+        record[CONTENT_DIGEST] = content_digest(staging)
         (staging / COMPLETE_MARKER).write_text(json.dumps(record, indent=2, sort_keys=True),
                                                encoding="utf-8")
         try:
@@ -103,12 +105,32 @@ def build_once(path: Path, build: Callable[[Path], Mapping[str, Any]]) -> Cached
             if not is_complete(path):  # not a concurrent builder finishing first: a real error
                 raise
             shutil.rmtree(staging, ignore_errors=True)
-            return CachedAsset(path, read_record(path), built=False)
+            return CachedAsset(path, _with_digest(path, read_record(path)), built=False)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     build_counts[str(path)] += 1
     return CachedAsset(path, record, built=True)
+
+
+def content_digest(path: Path) -> str:
+    """SHA-256 over a component's files (names and bytes, the completion marker left out): its
+    fingerprint, which runs record so that results made on other weights are never mixed."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        relative = file.relative_to(path).as_posix()
+        if relative == COMPLETE_MARKER:
+            continue
+        digest.update(relative.encode() + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _with_digest(path: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """A marker's record, with the content digest computed now if an older build lacks it."""
+    if CONTENT_DIGEST not in record:
+        record = {**record, CONTENT_DIGEST: content_digest(path)}
+    return record
 
 
 def _remove_abandoned_staging(path: Path) -> None:
