@@ -50,6 +50,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                       threads=args.threads, device=args.device)
     _say(f"mobench: sweep of {len(jobs)} runs ({len(methods)} methods x {len(tasks)} tasks x "
          f"{len(seeds)} seeds) under {root}, executor {args.executor}")
+    if args.publish:
+        from mobench.run.provenance import git_revision
+
+        revision = git_revision()
+        if not revision or revision["dirty"]:
+            raise ConfigError("--publish needs runs a commit reproduces, and mobench runs from "
+                              + ("no git checkout" if not revision else
+                                 "a tree with uncommitted changes") + "; commit them first")
     if args.reuse:
         looked = reuse_current_results(jobs, root, Path(args.reuse))
         reused = [folder for folder, reason in looked.items() if not reason]
@@ -69,7 +77,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     summary = run_sweep(jobs, executor=args.executor, workers=args.jobs, slurm=slurm,
                         on_outcome=report)
     print(summary.format())
-    return 1 if summary.failed else 0
+    if summary.failed:
+        return 1
+    if args.publish:
+        _publish([Path(job.folder) for job in jobs], Path(args.publish))
+    return 0
+
+
+def _publish(folders: list[Path], root: Path) -> None:
+    from mobench.run.published import publish_runs
+
+    written = publish_runs(folders, root)
+    size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    print(f"published {len(written)} run(s) to {root} ({size / 1e6:.2f} MB under it in all)")
 
 
 # -------------------------------------------------------------------------------------- report
@@ -149,14 +169,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------- publish
 def cmd_publish(args: argparse.Namespace) -> int:
     from mobench.leaderboard.collect import find_run_folders
-    from mobench.run.published import publish_runs
 
     folders = find_run_folders(args.runs)
     if not folders:
         raise ConfigError(f"no finished run under {', '.join(args.runs)}")
-    written = publish_runs(folders, Path(args.to))
-    size = sum(f.stat().st_size for f in Path(args.to).rglob("*") if f.is_file())
-    print(f"published {len(written)} run(s) to {args.to} ({size / 1e6:.2f} MB in all)")
+    _publish(folders, Path(args.to))
     return 0
 
 
@@ -180,6 +197,9 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
                        help="published results (reports/results) laid out like --output: a run "
                             "whose published copy today's code reproduces (same modules, threads "
                             "and CPU kernels, clean commit) is copied, not rerun")
+    sweep.add_argument("--publish", metavar="RESULTS",
+                       help="after a sweep without failures, publish its runs under RESULTS "
+                            "(mobench publish); refused from a tree with uncommitted changes")
     sweep.add_argument("--executor", choices=["local", "slurm", "submitit-local"],
                        default="local")
     sweep.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

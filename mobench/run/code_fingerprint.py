@@ -7,7 +7,9 @@ would still come out the same is then a question about files, not commits
 leaderboard change that touches no module a run loaded leaves its committed results standing.
 
 Left out on purpose: the CLI and the leaderboard, which choose which runs are made and show them
-but compute nothing inside one (what they pass in is in the run's identity), and the sweep driver.
+but compute nothing inside one (what they pass in is in the run's identity), the sweep driver,
+and the record keeping (this module, provenance, published results), which writes down where a
+run came from and reads results back but computes no number of it.
 A module that is added to a run's imports must be imported by a module the run already loads, so
 a recorded list that still hashes the same cannot miss it (a plugin registered through an entry
 point is the exception: its module is recorded once loaded, since it defines the method or task).
@@ -22,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 TRACKED_PACKAGES = ("mobench", "methods", "tasks")
-UNTRACKED_PREFIXES = ("mobench.cli", "mobench.leaderboard", "mobench.run.sweep")
+UNTRACKED_PREFIXES = ("mobench.cli", "mobench.leaderboard", "mobench.run.sweep",
+                      "mobench.run.code_fingerprint", "mobench.run.provenance",
+                      "mobench.run.published")
 
 
 def _is_tracked(name: str, extra: Sequence[str]) -> bool:
