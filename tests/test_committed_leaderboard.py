@@ -64,15 +64,27 @@ def test_every_builtin_method_has_a_row_with_every_seed(task):
     assert not missing, f"{task}: no row for {missing}"
     for method, row in by_method.items():
         assert sorted(row["seeds"].split()) == seeds, (task, method, row["seeds"])
-        assert float(row["hypervolume"]) >= 0, (task, method)
-        assert row["hypervolume_share"], f"{task} {method}: no optimal-front share"
+        value, low, high = (float(row[k]) for k in ("hypervolume", "hypervolume_low",
+                                                     "hypervolume_high"))
+        assert 0 < value and low <= value <= high, (task, method, low, value, high)
+        share = float(row["hypervolume_share"])
+        # the share divides by the optimal front's hypervolume, which no policy exceeds
+        assert 0 < share <= 1 and share >= value, (task, method, share, value)
+    # ranks: 1 plus the rows whose interval lies wholly above (aggregate.py), recomputed here
+    for row in table:
+        above = sum(float(other["hypervolume_low"]) > float(row["hypervolume_high"])
+                    for other in table)
+        assert int(row["rank"]) == 1 + above, (task, row["method"])
 
 
 @pytest.mark.parametrize("task", script_default("TASKS"))
 def test_the_page_and_figures_cover_every_method(task):
     page = (REPORTS / "leaderboard.html").read_text(encoding="utf-8")
-    for method in builtin(registry.methods):
-        assert method in page
+    start = page.index(f'<section id="task-{task}">')
+    section = page[start:page.index("</section>", start)]
+    shown = re.findall(r'<tr><td data-value="\d+">\d+</td><td class="name" data-value="([^"]+)"',
+                       section)
+    assert sorted(shown) == sorted(builtin(registry.methods)), (task, shown)
     assert (REPORTS / f"fronts-{task}.png").stat().st_size > 0
 
 

@@ -56,6 +56,44 @@ def test_every_point_metric_recomputed_from_front_csv_equals_metrics_json(run_fo
             assert recomputed[name] == entry["value"], f"{set_name} {name}"
 
 
+def hypervolume_2d(points: list[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """Area dominated by ``points`` (both objectives maximized) above ``reference``, by a sweep
+    written here: strips between consecutive x values, each as high as the best point at or to
+    its right."""
+    kept = sorted((x, y) for x, y in points if x > reference[0] and y > reference[1])
+    area, left = 0.0, reference[0]
+    for i, (x, _) in enumerate(kept):
+        height = max(y for _, y in kept[i:]) - reference[1]
+        area += (x - left) * height
+        left = x
+    return area
+
+
+def test_hypervolume_and_utilities_from_front_csv_match_formulas_written_here(run_folder):
+    """Expected values independent of mobench.metrics: a bug there (say a halved hypervolume)
+    cannot move them along with metrics.json."""
+    metrics = json.loads((run_folder / "metrics.json").read_text())
+    objectives = tuple(metrics["objectives"])
+    assert metrics["reference_point"] == [0.0, 0.0]  # the toy task's, normalized
+    for set_name, report in metrics["metrics"].items():
+        preferences, front = read_front_csv(str(run_folder / "front.csv"), objectives, set_name)
+        points = [tuple(map(float, row)) for row in front]
+        values = {name: entry["value"] for name, entry in report["metrics"].items()}
+        assert values["hypervolume"] == pytest.approx(hypervolume_2d(points, (0.0, 0.0)),
+                                                      rel=1e-12)
+        products = [sum(w * f for w, f in zip(weights, point, strict=True))
+                    for weights, point in zip(preferences.tolist(), points, strict=True)]
+        assert values["inner_product"] == pytest.approx(sum(products) / len(products), rel=1e-12)
+        utilities = [max(sum(w * f for w, f in zip(weights, point, strict=True))
+                         for point in points) for weights in preferences.tolist()]
+        assert values["eum"] == pytest.approx(sum(utilities) / len(utilities), rel=1e-12)
+
+
+def test_hypervolume_2d_on_a_hand_made_front():
+    # two boxes [0,2]x[0,1] and [0,1]x[0,3] overlap in [0,1]x[0,1]: 2 + 3 - 1
+    assert hypervolume_2d([(2.0, 1.0), (1.0, 3.0), (0.5, 0.5)], (0.0, 0.0)) == 4.0
+
+
 def test_every_interval_recomputed_from_records_equals_metrics_json(run_folder):
     from mobench.core import registry
 

@@ -282,9 +282,18 @@ def test_the_reloaded_policy_answers_every_preference_alike(recorded, tmp_path, 
     assert any(g.text for g in answers[0])
 
 
-def test_the_batch_scalar_variant_runs_and_is_named(tmp_path):
+def test_the_batch_scalar_variant_trains_with_its_own_weighting_and_is_named(tmp_path,
+                                                                            monkeypatch):
+    calls = {"per-sample": 0, "batch-scalar": 0}
+    for name, weighting in list(pama.WEIGHTINGS.items()):
+        def counted(advantages, preferences, mask, name=name, weighting=weighting):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            return weighting(advantages, preferences, mask)
+
+        monkeypatch.setitem(pama.WEIGHTINGS, name, counted)
     folder = run(tmp_path / "batch", tmp_path / "cache", "method.variant=batch-scalar")
     assert json.loads((folder / "metrics.json").read_text())["run"]["variant"] == "batch-scalar"
+    assert calls == {"per-sample": 0, "batch-scalar": 2}  # one call per rollout
 
 
 def test_a_signal_other_than_ppo_is_refused_by_the_cli(tmp_path, capsys):
