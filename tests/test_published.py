@@ -63,6 +63,10 @@ def test_a_run_records_its_assets_code_and_checkout(sweep_root):
     assert spec["provenance"]["torch_threads"] == 1
     modules = spec["code"]["modules"]
     assert "mobench.run.runner" in modules and "mobench_testplugin" in modules
+    toy_steer = store.read_json(next(sweep_root.glob("toy/toy-steer/*")) / store.SPEC_FILE)
+    # the worker had base loaded too; a toy-steer run does not depend on it
+    assert "mobench.methods.base" not in toy_steer["code"]["modules"]
+    assert "mobench.methods" in toy_steer["code"]["modules"]  # the package itself stays
     assert not any(m.startswith(("mobench.cli", "mobench.leaderboard")) for m in modules)
     assert code_fingerprint.code_unchanged(spec["code"])
     assert spec["assets"] == {}  # the toy task builds no assets

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 TRACKED_PACKAGES = ("mobench", "methods", "tasks")
+METHODS_PACKAGE, TASKS_PACKAGE = "mobench.methods", "mobench.tasks"
 UNTRACKED_PREFIXES = ("mobench.cli", "mobench.leaderboard", "mobench.run.sweep",
                       "mobench.run.code_fingerprint", "mobench.run.provenance",
                       "mobench.run.published")
@@ -42,12 +43,29 @@ def _source_root(module_name: str, file: Path) -> Path:
     return file.parents[depth]
 
 
-def loaded_modules(extra_packages: Sequence[str] = ()) -> dict[str, Path]:
-    """Module name -> source file of every tracked module loaded in this process now."""
+def _another_methods_or_tasks(name: str, own: Sequence[str]) -> bool:
+    """Whether ``name`` is a built-in method or task module other than the run's own (``own``:
+    its method's module, its task's package) or their parents."""
+    for package in (METHODS_PACKAGE, TASKS_PACKAGE):
+        if name.startswith(package + "."):
+            return not any(name == o or name.startswith(o + ".") or o.startswith(name + ".")
+                           for o in own)
+    return False
+
+
+def loaded_modules(extra_packages: Sequence[str] = (), own: Sequence[str] = ()
+                   ) -> dict[str, Path]:
+    """Module name -> source file of every tracked module loaded in this process now. With
+    ``own`` (the run's method module and task package), the other built-in methods' and tasks'
+    modules are left out: a sweep worker has every method of the sweep loaded, but a method
+    never reaches into another method, nor a task into another task (mobench's layers), so
+    editing one method leaves the other methods' runs current."""
     found: dict[str, Path] = {}
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         if not file or not _is_tracked(name, extra_packages) or not file.endswith(".py"):
+            continue
+        if own and _another_methods_or_tasks(name, own):
             continue
         found[name] = Path(file).resolve()
     return dict(sorted(found.items()))
@@ -79,11 +97,12 @@ def digest_of(modules: Mapping[str, Path | None]) -> str:
 
 
 def loaded_code(extra_packages: Sequence[str] = (),
-                earlier: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What ``spec.json`` records: the loaded modules' names and their digest. A resumed run
-    adds the modules of its earlier legs (``earlier``), so that training modules a resumed
-    evaluation never imports stay covered."""
-    modules = loaded_modules(extra_packages)
+                earlier: Mapping[str, Any] | None = None, own: Sequence[str] = ()
+                ) -> dict[str, Any]:
+    """What ``spec.json`` records: the loaded modules' names and their digest (``own``: see
+    :func:`loaded_modules`). A resumed run adds the modules of its earlier legs (``earlier``), so
+    that training modules a resumed evaluation never imports stay covered."""
+    modules = loaded_modules(extra_packages, own)
     names = set(modules) | set((earlier or {}).get("modules", ()))
     files = {name: modules.get(name) or module_file(name) for name in names}
     return {"modules": sorted(names), "digest": digest_of(files)}

@@ -123,10 +123,12 @@ def record_completion(spec_file: Path, spec: RunSpec) -> None:
     (:mod:`mobench.run.code_fingerprint`), and the checkout it finished from (a resumed run may
     finish from another commit than the one it started from)."""
     saved = store.read_json(spec_file)
-    extra = sorted({type_.__module__.partition(".")[0] for type_ in (
-        registry.methods.get(spec.method), registry.tasks.get(spec.task))})
+    method_module = registry.methods.get(spec.method).__module__
+    task_package = ".".join(registry.tasks.get(spec.task).__module__.split(".")[:3])
+    extra = sorted({name.partition(".")[0] for name in (method_module, task_package)})
     store.write_json_atomic(spec_file, {
-        **saved, "code": loaded_code(extra, earlier=saved.get("code")),
+        **saved, "code": loaded_code(extra, earlier=saved.get("code"),
+                                     own=(method_module, task_package)),
         "finished_git": git_revision()})
 
 
