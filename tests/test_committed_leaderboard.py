@@ -66,7 +66,7 @@ def test_every_builtin_method_has_a_row_with_every_seed(task):
         assert sorted(row["seeds"].split()) == seeds, (task, method, row["seeds"])
         value, low, high = (float(row[k]) for k in ("hypervolume", "hypervolume_low",
                                                      "hypervolume_high"))
-        assert 0 < value and low <= value <= high, (task, method, low, value, high)
+        assert value > 0 and low <= value <= high, (task, method, low, value, high)
         share = float(row["hypervolume_share"])
         # the share divides by the optimal front's hypervolume, which no policy exceeds
         assert 0 < share <= 1 and share >= value, (task, method, share, value)
