@@ -269,7 +269,7 @@ def cpu_per_task(log: Path) -> Iterator[None]:
     """Each row's bootstrap appends (task, CPU s, of which hypervolume) to ``log``, from
     whichever process runs it (worker processes are forked from this one, patches included)."""
     summaries = aggregate._summaries
-    hypervolumes = compute_module.hypervolume, batch_module.checked_hypervolume
+    hypervolumes = compute_module.hypervolume, batch_module.batch_hypervolumes
 
     def recording(members, *rest):  # type: ignore[no-untyped-def]
         started, in_hypervolume = time.process_time(), HYPERVOLUME_CPU[0]
@@ -281,12 +281,12 @@ def cpu_per_task(log: Path) -> Iterator[None]:
 
     aggregate._summaries = recording
     compute_module.hypervolume = cpu_timed(hypervolumes[0])
-    batch_module.checked_hypervolume = cpu_timed(hypervolumes[1])
+    batch_module.batch_hypervolumes = cpu_timed(hypervolumes[1])
     try:
         yield
     finally:
         aggregate._summaries = summaries
-        compute_module.hypervolume, batch_module.checked_hypervolume = hypervolumes
+        compute_module.hypervolume, batch_module.batch_hypervolumes = hypervolumes
 
 
 def read_cpu_log(log: Path) -> dict[str, tuple[float, float]]:

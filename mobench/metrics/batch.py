@@ -1,4 +1,5 @@
-"""Every metric of many fronts at once, bit for bit what :func:`front_metrics` gives each one.
+"""Every metric of many fronts at once, bit for bit what :func:`front_metrics` gives each one (the
+hypervolume from three objectives within 1e-12 relative: see the list below).
 
 The leaderboard's two-stage bootstrap recomputes every metric on ``n_bootstrap x seeds`` resampled
 fronts per row and scorer set (43,000 fronts for the committed leaderboards). One front at a time,
@@ -25,8 +26,11 @@ every metric to equality with :func:`front_metrics`):
   distance to well within a margin thousands of times its rounding error, and the exact distance
   is taken to every reference point within that margin of the nearest
   (:func:`generational_distances`);
-- hypervolume, IGD and IGD+: per front, by the very functions :func:`front_metrics` calls (compiled
-  code; the pymoo indicators are built once per batch instead of once per front).
+- IGD and IGD+: per front, by the very functions :func:`front_metrics` calls (compiled code; the
+  pymoo indicators are built once per batch instead of once per front);
+- hypervolume: the one exception to "the same bits". From three objectives, pygmo's compiled WFG
+  (:mod:`mobench.metrics.hypervolume_wfg`): the same volume summed in another order, within
+  1e-12 relative of :func:`front_metrics`'s, three times faster at ten objectives.
 
 Undefined values (None in :func:`front_metrics`) are NaN here.
 """
@@ -40,7 +44,7 @@ from pymoo.indicators.igd import IGD
 from pymoo.indicators.igd_plus import IGDPlus
 from scipy.stats import rankdata
 
-from mobench.metrics.hypervolume import checked_hypervolume
+from mobench.metrics.hypervolume_wfg import batch_hypervolumes
 
 BATCH_METRICS = ("hypervolume", "hypervolume_share", "inner_product", "sparsity", "spacing", "gd",
                  "igd", "igd_plus", "non_dominated_count", "non_dominated_share", "eum",
@@ -80,7 +84,7 @@ def batch_front_metrics(fronts: np.ndarray, preferences: np.ndarray,
     undefined = np.full(n_fronts, np.nan)
 
     if wanted & {"hypervolume", "hypervolume_share"}:
-        volumes = np.array([checked_hypervolume(front, reference_point) for front in fronts])
+        volumes = batch_hypervolumes(fronts, reference_point)
         out["hypervolume"] = volumes
         out["hypervolume_share"] = (undefined.copy() if reference_hypervolume is None
                                     else volumes / reference_hypervolume)
