@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,21 @@ def one_error_line(capsys: pytest.CaptureFixture[str], argv: list[str], code: in
     errors = [line for line in lines if line.startswith("mobench: error: ")]
     assert len(errors) == 1 and lines[-1] == errors[0], f"expected one error line: {err!r}"
     return errors[0]
+
+
+def writes_into_read_only_folders() -> bool:
+    """Whether this process ignores folder permissions (root with CAP_DAC_OVERRIDE does; CI runs
+    the read-only tests once more with that capability dropped: .ci/run)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        locked = Path(scratch) / "locked"
+        locked.mkdir(mode=0o555)
+        try:
+            (locked / "probe").touch()
+        except PermissionError:
+            return False
+        finally:
+            locked.chmod(0o755)
+        return True
 
 
 class _Collect(logging.Handler):

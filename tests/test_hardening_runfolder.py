@@ -12,12 +12,17 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from hardening_support import QUICK_TRAIN, harness_messages, one_error_line, run_toy
+from hardening_support import (
+    QUICK_TRAIN,
+    harness_messages,
+    one_error_line,
+    run_toy,
+    writes_into_read_only_folders,
+)
 
 from mobench.cli import main
 from mobench.core import store
@@ -111,21 +116,6 @@ def test_output_under_a_regular_file(capsys, tmp_path, env):
                                    str(out)])
     assert line == (f"mobench: error: cannot create {str(out)!r}: "
                     f"{str(tmp_path / 'afile')!r} is a file, not a folder")
-
-
-def writes_into_read_only_folders() -> bool:
-    """Whether this process ignores folder permissions (root with CAP_DAC_OVERRIDE does; CI runs
-    this test once more with that capability dropped: .ci/run)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        locked = Path(scratch) / "locked"
-        locked.mkdir(mode=0o555)
-        try:
-            (locked / "probe").touch()
-        except PermissionError:
-            return False
-        finally:
-            locked.chmod(0o755)
-        return True
 
 
 @pytest.mark.skipif(writes_into_read_only_folders(),

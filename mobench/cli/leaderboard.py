@@ -19,6 +19,17 @@ def usable_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def check_output_file(path: Path) -> None:
+    """Refuse, before any work, an output file that is a folder or whose folder cannot be
+    written (one line, like an unwritable run folder)."""
+    from mobench.core.errors import RunFolderError
+    from mobench.run.runfolder import check_writable
+
+    if path.is_dir():
+        raise RunFolderError(f"cannot write {str(path)!r}: it is a folder; name a file")
+    check_writable(path.parent)
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -99,7 +110,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     from mobench.leaderboard.collect import load_runs
     from mobench.leaderboard.protocol import unreproducible_runs
     from mobench.leaderboard.table import to_csv, to_text
+    from mobench.run.runfolder import check_writable
 
+    if args.n_bootstrap < 1:
+        raise ConfigError(f"--n-bootstrap must be at least 1 (the intervals are formed from the "
+                          f"replicates), got {args.n_bootstrap}")
+    for folder in (args.csv, args.markdown, args.figures):
+        if folder:
+            check_writable(Path(folder))
+    if args.html:
+        check_output_file(Path(args.html))
     runs = load_runs(args.runs)
     for folder, reason in sorted(unreproducible_runs(runs).items()):
         _say(f"mobench: warning: {folder} is not reproducible from a commit: it {reason}; "
@@ -152,6 +172,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             _say(f"mobench: warning: {folder} is not reproducible from a commit: it {reason}")
     baseline_path = Path(args.baseline)
     if args.update:
+        check_output_file(baseline_path)
         previous = read_baseline(baseline_path) if baseline_path.exists() else None
         write_baseline(baseline_path, updated(previous, results, given_only=args.given_only))
         _say(f"mobench: rewrote {baseline_path} from {len(results)} runs")

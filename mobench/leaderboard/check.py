@@ -69,7 +69,38 @@ def read_baseline(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read baseline {str(path)!r}: {error}") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("runs"), Mapping):
         raise ConfigError(f"baseline {str(path)!r} has no 'runs' mapping")
+    _check_shape(data, str(path))
     return dict(data)
+
+
+def _check_shape(data: Mapping[str, Any], where: str) -> None:
+    """One line naming the first part of a baseline that is not what :func:`check` reads."""
+    def bad(what: str, expected: str, value: Any) -> ConfigError:
+        return ConfigError(f"baseline {where!r}: {what} must be {expected}, not "
+                           f"{json.dumps(value)[:60]}")
+
+    metrics = data.get("metrics")
+    if metrics is not None and (not isinstance(metrics, list)
+                                or not all(isinstance(m, str) for m in metrics)):
+        raise bad("'metrics'", "a list of metric names", metrics)
+    tolerances = data.get("tolerances", {})
+    if not isinstance(tolerances, Mapping):
+        raise bad("'tolerances'", "a mapping of metric names to {abs, rel}", tolerances)
+    for name, entry in tolerances.items():
+        if not isinstance(entry, Mapping) or not all(
+                k in ("abs", "rel") and _is_number(v) and v >= 0 for k, v in entry.items()):
+            raise bad(f"tolerances[{name!r}]", 'a mapping like {"abs": 1e-9, "rel": 1e-6} of '
+                      "non-negative numbers", entry)
+    for key, entry in data["runs"].items():
+        if not isinstance(entry, Mapping):
+            raise bad(f"runs[{key!r}]", "a mapping of metric names to numbers", entry)
+        for metric, value in entry.items():
+            if value is not None and not _is_number(value):
+                raise bad(f"runs[{key!r}][{metric!r}]", "a number or null", value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def tolerance(baseline: Mapping[str, Any], metric: str) -> tuple[float, float]:

@@ -50,13 +50,17 @@ def metrics_file(folder: Path) -> Path | None:
     return None
 
 
-def read_metrics(folder: Path) -> Any:
-    """A run's ``metrics.json`` (plain or compressed), parsed."""
+def read_metrics(folder: Path) -> dict[str, Any]:
+    """A run's ``metrics.json`` (plain or compressed), parsed; it must hold a JSON object."""
     text = _read_text(folder, store.METRICS_FILE, COMPRESSED_METRICS)
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except ValueError as error:
         raise RunFolderError(f"cannot read the metrics of {str(folder)!r}: {error}") from None
+    if not isinstance(data, dict):
+        raise RunFolderError(f"the metrics of {str(folder)!r} are not a JSON object (written by "
+                             "something other than mobench, or damaged); re-run it")
+    return data
 
 
 def _read_text(folder: Path, name: str, packed_name: str) -> str:
