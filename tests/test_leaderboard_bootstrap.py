@@ -153,6 +153,9 @@ def summaries_of(boards) -> dict[tuple[str, str, str], dict]:
 
 
 # 1 replicate: some seeds of a row are never drawn; 0: no intervals
+HYPERVOLUMES = ("hypervolume", "hypervolume_share")
+
+
 @pytest.mark.parametrize("n_bootstrap", [N_BOOTSTRAP, 1, 0])
 def test_the_batched_bootstrap_is_the_plain_one_bit_for_bit(runs, n_bootstrap):
     expected = reference_leaderboards(runs, n_bootstrap)
@@ -160,6 +163,13 @@ def test_the_batched_bootstrap_is_the_plain_one_bit_for_bit(runs, n_bootstrap):
     assert got.keys() == expected.keys()
     for key, metrics in expected.items():
         for name in METRICS:
+            if name in HYPERVOLUMES:
+                # pygmo's WFG sums the same volumes in another order (metrics/hypervolume_wfg.py)
+                for now, then in zip(got[key][name], metrics[name], strict=True):
+                    assert (now is None) == (then is None), (key, name, now, then)
+                    if then is not None:
+                        assert now == pytest.approx(then, rel=1e-12, abs=0), (key, name)
+                continue
             assert got[key][name] == metrics[name], (key, name, got[key][name], metrics[name])
     # the cases the synthetic set is there for
     assert expected[("two", "point", "exact")]["sparsity"] == (None, None, None)
