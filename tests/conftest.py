@@ -25,8 +25,11 @@ registry.tasks.refresh()
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache for the default tiny assets (hh's and the chat world's), built the first time a
-    test asks for it and shared by the whole session: the builds take minutes."""
-    return tmp_path_factory.mktemp("tiny-cache")
+    test asks for it and shared by the whole session: the builds take minutes.
+    ``MOBENCH_TEST_TINY_CACHE`` names one filled before (CI passes the one its reproduction of
+    committed runs built: the same default assets, read instead of built again)."""
+    given = os.environ.get("MOBENCH_TEST_TINY_CACHE")
+    return Path(given) if given else tmp_path_factory.mktemp("tiny-cache")
 
 
 @pytest.fixture

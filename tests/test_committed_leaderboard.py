@@ -96,3 +96,60 @@ def test_the_readme_quotes_the_current_table(task):
     assert table, f"leaderboard-{task}.md holds no table"
     stale = [line for line in table if line not in readme]
     assert not stale, f"README's {task} table differs from reports/leaderboard-{task}.md: {stale}"
+
+
+# ---------------------------------------------------------------- committed results (reports/results)
+RESULTS = REPORTS / "results"
+RESULTS_BUDGET_BYTES = 15_000_000  # the whole committed leaderboard's results, every run included
+
+
+def published() -> list[Path]:
+    from mobench.leaderboard.collect import find_run_folders
+
+    folders = find_run_folders([RESULTS])
+    assert folders, "reports/results holds no published run: bash reports/regenerate.sh"
+    return folders
+
+
+def test_every_published_run_is_reproducible_from_a_clean_commit_at_one_thread():
+    from mobench.core.store import SPEC_FILE, read_json
+    from mobench.run.published import unreproducible_reason
+
+    for folder in published():
+        spec = read_json(folder / SPEC_FILE)
+        assert unreproducible_reason(spec) == "", folder
+        assert spec["provenance"]["torch_threads"] == 1, folder
+        assert spec["assets"], f"{folder}: no asset digests recorded"
+
+
+def test_every_published_run_is_the_method_with_its_defaults():
+    # a method whose defaults changed (a new default variant, say) leaves its published runs a
+    # superseded configuration: regenerate them
+    from mobench.core.store import SPEC_FILE, read_json
+    from mobench.run.runspec import resolve_run_spec, run_identity
+
+    for folder in published():
+        identity = read_json(folder / SPEC_FILE)["identity"]
+        expected = run_identity(resolve_run_spec(identity["method"], identity["task"],
+                                                 seed=identity["seed"]))
+        assert identity == expected, f"{folder} is not {identity['method']}'s default run"
+
+
+def test_the_baseline_holds_every_published_run_and_its_numbers():
+    from mobench.leaderboard.check import check, read_baseline
+    from mobench.run.results import read_result
+
+    results = [read_result(folder) for folder in published()]
+    problems = check(read_baseline(REPORTS / "reference-metrics.json"), results,
+                     given_only=True)
+    assert not problems, "\n".join(p.format() for p in problems)
+
+
+def test_the_published_results_fit_their_budget_and_hold_only_what_a_report_reads():
+    from mobench.run.published import PUBLISHED_FILES
+
+    size = 0
+    for folder in published():
+        assert sorted(p.name for p in folder.iterdir()) == sorted(PUBLISHED_FILES), folder
+        size += sum(p.stat().st_size for p in folder.iterdir())
+    assert size <= RESULTS_BUDGET_BYTES
