@@ -98,7 +98,7 @@ def test_the_readme_quotes_the_current_table(task):
     assert not stale, f"README's {task} table differs from reports/leaderboard-{task}.md: {stale}"
 
 
-# ---------------------------------------------------------------- committed results (reports/results)
+# ------------------------------------------------------- committed results (reports/results)
 RESULTS = REPORTS / "results"
 RESULTS_BUDGET_BYTES = 15_000_000  # the whole committed leaderboard's results, every run included
 
