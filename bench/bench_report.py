@@ -19,7 +19,13 @@ script prints both wall-clocks, the bootstrap's alone, the CPU time of all proce
 ratios, the processes used, the bootstrap's CPU per task (and in the hypervolume), and whether
 the CSVs are byte-identical and every value, interval and rank bit-identical.
 
-Measured on the 2 cores of the development machine, shared with other jobs (load average 5-7):
+Measured on one otherwise idle core of the development machine (``taskset -c 1``), after the
+hypervolumes moved to pygmo's WFG: old 177.9 s bootstrap / 184.4 s report / 183.6 s CPU, new
+31.6 s / 38.4 s / 38.0 s: 4.8x; CPU per task old/new: hh 13.9x, hhc 8.2x, chat3 8.5x, chat10 5.1x
+(its hypervolume 92.5 s against 21.4 s). The CSVs are byte-identical; 54 of 864 summaries differ
+in their last bits (the hypervolume's summation order, within 1e-12 relative).
+
+Earlier, before pygmo, on the 2 cores shared with other jobs (load average 5-7):
 old 289 s bootstrap / 300 s report / 198 s CPU, new (2 processes) 146 s / 159 s / 105 s: 2.0x,
 the same CSVs and the same bits. hh 13.7x less CPU, hhc and chat3 4.4x, chat10 1.7x: 78 of its
 88 s are its exact 10-objective hypervolume, about 250 sub-problems solved by moocore's compiled
