@@ -67,17 +67,18 @@ def count_reference_rows() -> None:
     ReferenceLogpStore.fill = counted_fill  # type: ignore[method-assign]
 
 
-def clear_caches(cache: Path) -> None:
-    for folder in cache.rglob(REFERENCE_CACHE_DIR):
-        shutil.rmtree(folder, ignore_errors=True)
-    for folder in cache.rglob(PAIR_SCORES_DIR):
-        shutil.rmtree(folder, ignore_errors=True)
+def clear_caches(asset_root: Path) -> None:
+    """Empty the benchmarked task's compute-once stores, and only its: a cache given with
+    --cache may hold other tasks' and seeds' stores that other processes are reading."""
+    for name in (REFERENCE_CACHE_DIR, PAIR_SCORES_DIR):
+        shutil.rmtree(asset_root / name, ignore_errors=True)
 
 
 def one_run(method: str, task: str, seed: int, cached: bool, steps: int | None,
-            eval_prompts: int, root: Path, cache: Path, warm: bool = False) -> dict[str, float]:
+            eval_prompts: int, root: Path, cache: Path, asset_root: Path,
+            warm: bool = False) -> dict[str, float]:
     if not warm:
-        clear_caches(cache)
+        clear_caches(asset_root)
     overrides = [f"method.train.dpo.reference_cache={'true' if cached else 'false'}",
                  f"eval.max_prompts={eval_prompts}"]
     if steps is not None:
@@ -121,14 +122,15 @@ def main() -> None:
     rows = []
     for task in args.tasks.split(","):
         # build the task's assets before any timing (the first run of a task pays for them)
-        load_task(resolve_run_spec("base", task, scale="tiny", seed=args.seed), cache)
+        instance = load_task(resolve_run_spec("base", task, scale="tiny", seed=args.seed), cache)
+        asset_root = Path(instance.extras["asset_root"])
         for method in args.methods.split(","):
             plain = one_run(method, task, args.seed, False, args.steps, args.eval_prompts, root,
-                            cache)
+                            cache, asset_root)
             cached = one_run(method, task, args.seed, True, args.steps, args.eval_prompts, root,
-                             cache)
+                             cache, asset_root)
             warm = one_run(method, task, args.seed, True, args.steps, args.eval_prompts, root,
-                           cache, warm=True)
+                           cache, asset_root, warm=True)
             rows.append((task, method, plain, cached, warm))
             print(f"{task} {method}: train s without caches {plain['train_s']:.1f}; "
                   f"filling them {cached['train_s']:.1f} "
