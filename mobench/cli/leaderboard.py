@@ -30,6 +30,12 @@ def check_output_file(path: Path) -> None:
     check_writable(path.parent)
 
 
+def _warn_unreproducible(reasons: dict[str, str], then: str = "") -> None:
+    """One warning per run folder that no commit reproduces (``reasons``: folder -> why)."""
+    for folder, reason in sorted(reasons.items()):
+        _say(f"mobench: warning: {folder} is not reproducible from a commit: it {reason}{then}")
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -121,9 +127,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.html:
         check_output_file(Path(args.html))
     runs = load_runs(args.runs)
-    for folder, reason in sorted(unreproducible_runs(runs).items()):
-        _say(f"mobench: warning: {folder} is not reproducible from a commit: it {reason}; "
-             "its rows are marked")
+    _warn_unreproducible(unreproducible_runs(runs), "; its rows are marked")
     boards = build_leaderboards(runs, n_bootstrap=args.n_bootstrap, seed=args.seed,
                                 workers=args.jobs or usable_cores())
     for board in boards:
@@ -166,10 +170,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     results = [read_result(folder) for folder in folders]
     if not results:
         raise ConfigError(f"no finished run under {', '.join(args.runs)}")
-    for folder in folders:
-        reason = unreproducible_reason(read_json(folder / SPEC_FILE))
-        if reason:
-            _say(f"mobench: warning: {folder} is not reproducible from a commit: it {reason}")
+    reasons = {str(f): unreproducible_reason(read_json(f / SPEC_FILE)) for f in folders}
+    _warn_unreproducible({f: reason for f, reason in reasons.items() if reason})
     baseline_path = Path(args.baseline)
     if args.update:
         check_output_file(baseline_path)

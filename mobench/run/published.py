@@ -11,9 +11,10 @@ reads a published run like any other, so the committed tables are rebuilt from t
 results alone.
 
 Only a run that some commit reproduces is published: started and finished from a clean checkout
-(:func:`unreproducible_reason`). :func:`is_current` tells whether a published run would come out
-the same from today's code (its modules unchanged, same threads and CPU kernels): the
-regeneration reuses those and reruns the rest (:func:`reuse_published`).
+(:func:`unreproducible_reason`, checked by :func:`publish_runs`). :func:`is_current` tells
+whether a published run would come out the same from today's code (its modules unchanged, same
+threads and CPU kernels): the regeneration reuses those and reruns the rest
+(:func:`reuse_published`).
 """
 
 from __future__ import annotations
@@ -107,24 +108,15 @@ def is_current(spec: Mapping[str, Any], threads: int) -> str:
     return ""
 
 
-def publish_run(folder: Path, destination: Path) -> Path:
-    """Write the published form of the finished run in ``folder`` to ``destination`` (replacing
-    what was there) and return it; refuses a run no commit reproduces."""
-    folder = Path(folder)
-    if metrics_file(folder) is None:
-        raise RunFolderError(f"{str(folder)!r} holds no finished run")
-    spec = store.read_json(folder / store.SPEC_FILE)
-    reason = unreproducible_reason(spec)
-    if reason:
-        raise RunFolderError(f"{str(folder)!r} is not publishable: it {reason}; rerun it from a "
-                             "clean checkout")
+def _write_published(folder: Path, destination: Path) -> None:
+    """Write the published form of the finished run in ``folder`` to ``destination``, replacing
+    what was there (:func:`publish_runs` has checked that a commit reproduces it)."""
     metrics = _read_text(folder, store.METRICS_FILE, COMPRESSED_METRICS).encode("utf-8")
     records = read_records_text(folder).encode("utf-8")
     with store.atomic_directory(Path(destination)) as staging:
         shutil.copyfile(folder / store.SPEC_FILE, staging / store.SPEC_FILE)
         store.write_bytes_atomic(staging / COMPRESSED_RECORDS, _pack(records))
         store.write_bytes_atomic(staging / COMPRESSED_METRICS, _pack(metrics))
-    return Path(destination)
 
 
 def _pack(data: bytes) -> bytes:
@@ -148,19 +140,16 @@ def reuse_published(published: Path, folder: Path, threads: int) -> str:
     return ""
 
 
-def published_key(folder: Path) -> tuple[str, str, str, int]:
-    """(task, method, scale, seed): a results root holds one published run per key."""
-    run = read_metrics(folder).get("run") or {}
+def published_key(spec: Mapping[str, Any], folder: Path) -> tuple[str, str, str, int]:
+    """(task, method, scale, seed) of the run whose ``spec.json`` is ``spec``: a results root
+    holds one published run per key."""
+    identity = spec.get("identity") or {}
     try:
-        return str(run["task"]), str(run["method"]), str(run["scale"]), int(run["seed"])
+        return (str(identity["task"]), str(identity["method"]), str(identity["scale"]),
+                int(identity["seed"]))
     except (KeyError, TypeError, ValueError):
-        raise RunFolderError(f"{str(folder)!r}: metrics.json does not say which run it is "
+        raise RunFolderError(f"{str(folder)!r}: spec.json does not say which run it is "
                              "(written by an older mobench); re-run it") from None
-
-
-def published_place(root: Path, folder: Path) -> Path:
-    task, method, _, _ = published_key(folder)
-    return Path(root) / task / method / Path(folder).name
 
 
 def publish_runs(folders: list[Path], root: Path) -> list[Path]:
@@ -168,26 +157,31 @@ def publish_runs(folders: list[Path], root: Path) -> list[Path]:
     run of the same task, method, scale and seed (an older configuration's). Refuses, before
     writing anything, two given runs of one key or a run no commit reproduces."""
     by_key: dict[tuple[str, str, str, int], Path] = {}
-    for folder in folders:
-        key = published_key(folder)
+    for raw in folders:
+        folder = Path(raw)
+        if metrics_file(folder) is None:
+            raise RunFolderError(f"{str(folder)!r} holds no finished run")
+        spec = store.read_json(folder / store.SPEC_FILE)
+        key = published_key(spec, folder)
         if key in by_key:
             raise RunFolderError(f"{str(by_key[key])!r} and {str(folder)!r} are both "
                                  f"{key[1]} on {key[0]} ({key[2]}, seed {key[3]}); publish one")
-        by_key[key] = Path(folder)
-        reason = unreproducible_reason(store.read_json(Path(folder) / store.SPEC_FILE))
+        by_key[key] = folder
+        reason = unreproducible_reason(spec)
         if reason:
             raise RunFolderError(f"{str(folder)!r} is not publishable: it {reason}; rerun it "
                                  "from a clean checkout")
     existing = {}
     if Path(root).exists():
-        for spec in Path(root).glob(f"*/*/*/{store.SPEC_FILE}"):
-            if metrics_file(spec.parent) is not None:
-                existing.setdefault(published_key(spec.parent), []).append(spec.parent)
+        for spec_file in Path(root).glob(f"*/*/*/{store.SPEC_FILE}"):
+            if metrics_file(spec_file.parent) is not None:
+                key = published_key(store.read_json(spec_file), spec_file.parent)
+                existing.setdefault(key, []).append(spec_file.parent)
     written = []
     for key, folder in sorted(by_key.items()):
-        place = published_place(root, folder)
+        place = Path(root) / key[0] / key[1] / folder.name
         if place.resolve() != folder.resolve():
-            publish_run(folder, place)
+            _write_published(folder, place)
         for stale in existing.get(key, []):
             if stale.resolve() != place.resolve():
                 shutil.rmtree(stale)
