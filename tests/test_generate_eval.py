@@ -64,3 +64,13 @@ def test_eval_on_another_grid_and_prompts(steer_run, tmp_path, capsys):
     prefs.write_text("1,0\n")
     assert main(argv) == 1
     assert "holds a different evaluation" in capsys.readouterr().err
+
+
+def test_generate_names_the_words_its_tokenizer_reads_as_unknown(steer_run, capsys):
+    assert main(["generate", str(steer_run), "--preference", "0.5,0.5", "--prompt",
+                 "apple Zebra dog", "--max-new-tokens", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "no token for 'Zebra':" in err and "<unk>" in err
+    assert main(["generate", str(steer_run), "--preference", "0.5,0.5", "--prompt",
+                 "apple dog sun", "--max-new-tokens", "3"]) == 0
+    assert "no token" not in capsys.readouterr().err

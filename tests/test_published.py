@@ -234,7 +234,7 @@ def test_check_on_part_of_a_baseline(sweep_root, tmp_path, capsys):
     assert main(["check", one, "--baseline", str(baseline)]) == 1
     assert "is in the baseline but no run was given for it" in capsys.readouterr().out
     assert main(["check", one, "--baseline", str(baseline), "--given-only"]) == 0
-    assert "check passed: 1 runs" in capsys.readouterr().out
+    assert "check passed: 1 run within" in capsys.readouterr().out
     # a given run without an entry is still a problem
     entries = json.loads(baseline.read_text())
     key = next(k for k in entries["runs"] if k.startswith("base/") and k.endswith("seed0"))

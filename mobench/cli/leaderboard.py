@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mobench.cli.arguments import threads_argument
 from mobench.core.errors import ConfigError
+from mobench.core.text import plural
 
 
 def usable_cores() -> int:
@@ -136,20 +137,24 @@ def cmd_report(args: argparse.Namespace) -> int:
         folder = Path(args.csv)
         for board in boards:
             write_text_atomic(folder / f"leaderboard-{board.task}.csv", to_csv(board))
-        _say(f"mobench: wrote {len(boards)} CSV leaderboard(s) to {folder}")
+        _say(f"mobench: wrote {plural(len(boards), 'CSV leaderboard')} to {folder}")
     if args.markdown:
         folder = Path(args.markdown)
         for board in boards:
             write_text_atomic(folder / f"leaderboard-{board.task}.md", to_text(board) + "\n")
-        _say(f"mobench: wrote {len(boards)} Markdown leaderboard(s) to {folder}")
+        _say(f"mobench: wrote {plural(len(boards), 'Markdown leaderboard')} to {folder}")
     if args.figures:
         from mobench.core.store import write_bytes_atomic
-        from mobench.leaderboard.figures import fronts_figure
+        from mobench.leaderboard.figures import Styles, task_figures
 
         folder = Path(args.figures)
+        styles = Styles.of(boards)
+        written = 0
         for board in boards:
-            write_bytes_atomic(folder / f"fronts-{board.task}.png", fronts_figure(board))
-        _say(f"mobench: wrote {len(boards)} front figure(s) to {folder}")
+            for stem, _, png in task_figures(board, styles):
+                write_bytes_atomic(folder / f"{stem}-{board.task}.png", png)
+                written += 1
+        _say(f"mobench: wrote {plural(written, 'figure')} to {folder}")
     if args.html:
         from mobench.leaderboard.page import write_page
 
@@ -177,7 +182,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         check_output_file(baseline_path)
         previous = read_baseline(baseline_path) if baseline_path.exists() else None
         write_baseline(baseline_path, updated(previous, results, given_only=args.given_only))
-        _say(f"mobench: rewrote {baseline_path} from {len(results)} runs")
+        _say(f"mobench: rewrote {baseline_path} from {plural(len(results), 'run')}")
         return 0
     problems = check(read_baseline(baseline_path), results, given_only=args.given_only)
     for problem in problems:
@@ -185,7 +190,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if problems:
         _say(f"mobench: check failed: {len(problems)} problem(s) against {baseline_path}")
         return 1
-    print(f"check passed: {len(results)} runs within tolerance of {baseline_path}")
+    print(f"check passed: {plural(len(results), 'run')} within tolerance of {baseline_path}")
     return 0
 
 

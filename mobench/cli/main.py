@@ -23,6 +23,7 @@ from mobench import __version__
 from mobench.cli.arguments import threads_argument
 from mobench.core import registry
 from mobench.core.errors import ConfigError, MobenchError
+from mobench.core.notices import quiet_cpu_fallback_notice
 from mobench.core.progress import quiet_library_progress
 
 EXIT_USAGE = 2
@@ -99,6 +100,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.greedy:
         decoding = _replace(decoding, do_sample=False)
     policy, _ = load_trained_policy(folder, spec, device=args.device)
+    unknown = unknown_words(getattr(policy, "tokenizer", None), prompts)
+    if unknown:
+        _say(f"mobench: warning: the policy's tokenizer has no token for "
+             f"{', '.join(repr(w) for w in unknown)}: the model reads <unk> there (the tiny "
+             "scale's tokenizer knows only its tasks' words, lower case)")
     answered = answering_preferences(policy, preference[None, :])[0]
     if not np.array_equal(answered, preference):
         _say(f"mobench: this policy serves only its trained preferences; the nearest one, "
@@ -114,6 +120,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
         else:
             print(f"> {prompt}\n{generation.text}\n")
     return 0
+
+
+def unknown_words(tokenizer, prompts: Sequence[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    """The words of ``prompts`` (split at spaces, first appearance first) that ``tokenizer``
+    maps to its unknown token in part or whole; none without a tokenizer or an unknown token."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if tokenizer is None or unk is None:
+        return []
+    found: list[str] = []
+    for prompt in prompts:
+        for word in prompt.split():
+            if word not in found and unk in tokenizer(word, add_special_tokens=False)["input_ids"]:
+                found.append(word)
+    return found
 
 
 def _vector(values: np.ndarray) -> str:
@@ -307,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    quiet_cpu_fallback_notice(getattr(args, "device", "auto"))
     if args.command in ("run", "eval") and args.threads is not None:
         from mobench.core.threads import set_torch_threads
 

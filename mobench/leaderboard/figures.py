@@ -1,24 +1,40 @@
-"""The leaderboard's pictures, as PNG bytes: every method's front overlaid, quality against cost,
-reward-model against exact scores.
+"""The leaderboard's pictures, as PNG bytes: fronts (up to three objectives), whether λ steers
+(a steering matrix per method beside the optimal policy's, and λ_i against the score on i), quality
+against cost (training and inference), reward-model against exact scores.
 
-Readable in print and for colour-blind readers: seaborn's colour-blind palette, and a marker and
-a line style of its own per method, so the methods tell apart without colour. Methods that yield
-one policy (``serves == "point"``) are drawn as one large marker at the mean of their answers,
-never as a front.
+Readable in print and for colour-blind readers: Paul Tol's "muted" qualitative scheme (nine
+colours chosen to stay apart under the common colour-vision deficiencies), and a marker and line
+style of its own per method, so the methods tell apart without colour. A :class:`Styles` is made
+once for a whole page, so a method looks the same in every figure of every task. Legends sit
+outside the data. Methods that yield one policy (``serves == "point"``) are drawn as one large
+marker at the mean of their answers, never as a front.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import textwrap
+from collections.abc import Iterable, Sequence
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
 from mobench.leaderboard.aggregate import Leaderboard, LeaderboardRow
+from mobench.leaderboard.cost import COLUMNS_BY_NAME
+from mobench.leaderboard.steering import optimal_answers, steering_curve, steering_matrix
 from mobench.metrics import non_dominated
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
+# Paul Tol's muted scheme (rose, indigo, sand, green, cyan, wine, teal, olive, purple), then its
+# black and pale grey for a tenth and eleventh name; markers all differ in shape.
+COLOURS = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99",
+           "#999933", "#AA4499", "#000000", "#BBBBBB")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p", "d", "8")
 LINESTYLES = ("-", "--", "-.", ":")
+OPTIMAL_COLOUR = "0.45"
+FONT_SIZE = 11
+MAX_FRONT_OBJECTIVES = 3  # pairwise fronts beyond three objectives are unreadable
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -27,6 +43,8 @@ def _pyplot():  # type: ignore[no-untyped-def]
     matplotlib.use("Agg")  # files only: never open a window
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update({"font.size": FONT_SIZE, "axes.titlesize": FONT_SIZE,
+                         "legend.fontsize": FONT_SIZE - 1})
     return plt
 
 
@@ -38,128 +56,241 @@ def _png(figure) -> bytes:  # type: ignore[no-untyped-def]
     return buffer.getvalue()
 
 
-def styles(rows: list[LeaderboardRow]) -> dict[str, dict[str, object]]:
-    """A colour, marker and line style per row, fixed by the row's order in name order (so a
-    method looks the same in every figure of the page)."""
-    import seaborn as sns
-
-    names = sorted({row_name(r) for r in rows})
-    palette = sns.color_palette("colorblind", n_colors=max(len(names), 1))
-    return {name: {"color": palette[i % len(palette)], "marker": MARKERS[i % len(MARKERS)],
-                   "linestyle": LINESTYLES[i % len(LINESTYLES)]}
-            for i, name in enumerate(names)}
-
-
 def row_name(row: LeaderboardRow) -> str:
     return row.method if row.variant == "default" else f"{row.method} ({row.variant})"
 
 
-def fronts_figure(board: Leaderboard) -> bytes:
-    """Every method's seed-mean front: one panel for two objectives, the first three pairs of
-    objectives for more (see :func:`parallel_figure` for all of them at once)."""
+class Styles:
+    """A colour, marker and line style per row name, by the name's place in name order among
+    every name of the page (so the same method looks the same in every figure)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = sorted(set(names))
+        self._look = {name: {"color": COLOURS[i % len(COLOURS)],
+                             "marker": MARKERS[i % len(MARKERS)],
+                             "linestyle": LINESTYLES[(i // len(COLOURS)) % len(LINESTYLES)]}
+                      for i, name in enumerate(self.names)}
+
+    @classmethod
+    def of(cls, boards: Sequence[Leaderboard]) -> Styles:
+        return cls(row_name(row) for board in boards for row in board.rows)
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self._look[name]
+
+
+def _legend_outside(figure, axes) -> None:  # type: ignore[no-untyped-def]
+    """One legend for the figure, right of its panels, from every panel's labels."""
+    seen: dict[str, Any] = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    if seen:
+        figure.legend(list(seen.values()), list(seen), loc="center left",
+                      bbox_to_anchor=(1.0, 0.5), frameon=False)
+
+
+def _has_optimal(board: Leaderboard) -> bool:
+    return board.distance_reference == "task reference front" and len(board.reference_front) > 0
+
+
+def fronts_figure(board: Leaderboard, styles: Styles | None = None) -> bytes:
+    """Every method's seed-mean front, one panel per pair of objectives (up to three
+    objectives: beyond, see :func:`steering_figure`), the optimal front drawn in full."""
+    m = len(board.objectives)
+    if m > MAX_FRONT_OBJECTIVES:
+        raise ValueError(f"{board.task}: fronts are drawn up to {MAX_FRONT_OBJECTIVES} "
+                         f"objectives, it has {m}; see the steering figures")
     plt = _pyplot()
-    style = styles(board.rows)
-    pairs = list(combinations(range(len(board.objectives)), 2))[:3]
-    figure, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.4), squeeze=False)
+    styles = styles or Styles.of([board])
+    pairs = list(combinations(range(m), 2))
+    figure, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 4.2), squeeze=False)
     for ax, (a, b) in zip(axes[0], pairs, strict=True):
-        if board.distance_reference == "task reference front" and len(board.reference_front):
+        shown = [row.front[:, [a, b]] for row in board.rows]
+        if _has_optimal(board):
             ref = board.reference_front
-            if len(board.objectives) == 2:
+            if m == 2:
                 order = np.argsort(ref[:, a])
-                ax.plot(ref[order, a], ref[order, b], color="0.55", lw=1.2, zorder=1,
+                ax.plot(ref[order, a], ref[order, b], color=OPTIMAL_COLOUR, lw=1.4, zorder=1,
                         label="optimal front")
             else:
-                ax.scatter(ref[:, a], ref[:, b], s=6, color="0.7", zorder=1,
+                ax.scatter(ref[:, a], ref[:, b], s=5, color="0.75", zorder=1,
                            label="optimal front")
+            shown.append(ref[:, [a, b]])
         for row in board.rows:
-            look = style[row_name(row)]
+            look = styles[row_name(row)]
             points = row.front[:, [a, b]]
             if row.serves == "point":
                 centre = points.mean(axis=0)
-                ax.scatter([centre[0]], [centre[1]], s=130, marker=look["marker"],
-                           color=look["color"], edgecolors="black", linewidths=0.8, zorder=4,
+                ax.scatter([centre[0]], [centre[1]], s=150, marker=look["marker"],
+                           color=look["color"], edgecolors="black", linewidths=0.9, zorder=4,
                            label=f"{row_name(row)} (one policy)")
                 continue
-            ax.scatter(points[:, 0], points[:, 1], s=22, marker=look["marker"],
-                       color=look["color"], edgecolors="black", linewidths=0.3, zorder=3,
+            ax.scatter(points[:, 0], points[:, 1], s=26, marker=look["marker"],
+                       color=look["color"], edgecolors="black", linewidths=0.4, zorder=3,
                        label=row_name(row))
             best = points[non_dominated(points)]
             best = best[np.argsort(best[:, 0])]
             ax.plot(best[:, 0], best[:, 1], color=look["color"], linestyle=look["linestyle"],
-                    lw=1.3, zorder=2)
+                    lw=1.4, zorder=2)
+        x_limits, y_limits = front_limits(np.vstack(shown))
+        ax.set_xlim(*x_limits)
+        ax.set_ylim(*y_limits)
         ax.set_xlabel(f"{board.objectives[a]} (normalized)")
         ax.set_ylabel(f"{board.objectives[b]} (normalized)")
         ax.grid(alpha=0.3)
     axes[0][0].set_title(f"{board.task}: fronts ({board.scorer_set} scores, mean over seeds)",
-                         fontsize=10, loc="left")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                  ncol=min(4, len(labels)), fontsize=8, frameon=False)
+                         loc="left")
+    _legend_outside(figure, axes)
+    figure.tight_layout()
     return _png(figure)
 
 
-def parallel_figure(board: Leaderboard) -> bytes:
-    """Parallel coordinates: every front point of every method across all objectives."""
+def front_limits(points: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis limits (x, y) holding every point of ``points`` (n, 2), with a 4 % margin: the
+    optimal front is drawn in full, never clipped to the methods' range."""
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = 0.04 * np.maximum(high - low, 1e-9)
+    return ((float(low[0] - pad[0]), float(high[0] + pad[0])),
+            (float(low[1] - pad[1]), float(high[1] + pad[1])))
+
+
+def _grid(plt, k: int, ncols: int, size: tuple[float, float]):  # type: ignore[no-untyped-def]
+    ncols = min(ncols, k)
+    nrows = math.ceil(k / ncols)
+    figure, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                                squeeze=False)
+    for ax in axes.ravel()[k:]:
+        ax.set_visible(False)
+    return figure, axes
+
+
+def steering_figure(board: Leaderboard, styles: Styles | None = None) -> bytes:
+    """A steering matrix per method (:mod:`mobench.leaderboard.steering`), the optimal policy's
+    first: rows the objective whose weight rises, columns the objective scored."""
+    del styles  # one colour map, not method colours
     plt = _pyplot()
-    style = styles(board.rows)
     m = len(board.objectives)
-    figure, ax = plt.subplots(figsize=(max(6.0, 0.9 * m + 3), 4.2))
-    x = np.arange(m)
+    panels: list[tuple[str, np.ndarray]] = []
+    if _has_optimal(board):
+        preferences = board.rows[0].preferences if board.rows else np.empty((0, m))
+        answers = optimal_answers(board.reference_front, preferences)
+        panels.append(("optimal policy", steering_matrix(answers, preferences)))
     for row in board.rows:
-        look = style[row_name(row)]
-        points = row.front if row.serves == "front" else row.front.mean(axis=0, keepdims=True)
-        for k, point in enumerate(points):
-            ax.plot(x, point, color=look["color"], linestyle=look["linestyle"],
-                    lw=2.4 if row.serves == "point" else 0.8,
-                    alpha=0.9 if row.serves == "point" else 0.45,
-                    label=row_name(row) if k == 0 else None)
-    ax.set_xticks(x, board.objectives, rotation=30, ha="right")
-    ax.set_ylabel("normalized score")
-    ax.set_title(f"{board.task}: every front point, all objectives", fontsize=10, loc="left")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, frameon=False, loc="best")
+        suffix = " (one policy)" if row.serves == "point" else ""
+        panels.append((row_name(row) + suffix, steering_matrix(row.front, row.preferences)))
+    side = 2.2 + 0.22 * m
+    figure, axes = _grid(plt, len(panels), 5, (side + 0.4, side + 0.9))
+    image = None
+    colour_map = plt.get_cmap("RdBu").with_extremes(bad="0.85")  # undefined rho: grey
+    labels = [name[:10] for name in board.objectives]
+    for k, (ax, (title, matrix)) in enumerate(zip(axes.ravel(), panels, strict=False)):
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap=colour_map, vmin=-1.0, vmax=1.0)
+        finite = np.isfinite(np.diag(matrix))
+        title = textwrap.fill(title, 24)
+        if finite.any():
+            title += f"\ndiagonal mean {np.diag(matrix)[finite].mean():.2f}"
+        ax.set_title(title, fontsize=FONT_SIZE - 1)
+        ax.set_xticks(range(m), labels, rotation=90, fontsize=FONT_SIZE - 2)
+        ax.set_yticks(range(m), labels if k % axes.shape[1] == 0 else [],
+                      fontsize=FONT_SIZE - 2)
+        if m <= MAX_FRONT_OBJECTIVES:
+            for i in range(m):
+                for j in range(m):
+                    if np.isfinite(matrix[i, j]):
+                        ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center",
+                                fontsize=FONT_SIZE - 2,
+                                color="white" if abs(matrix[i, j]) > 0.6 else "black")
+    figure.subplots_adjust(wspace=0.15, hspace=0.75 if m <= MAX_FRONT_OBJECTIVES else 0.4)
+    if image is not None:
+        bar = figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
+        bar.set_label("Spearman ρ(λ_row, score_column)")
+    figure.suptitle(f"{board.task}: does λ steer? Rows: the objective whose weight rises; "
+                    f"columns: the score on each objective ({board.scorer_set} scores)",
+                    x=0.0, ha="left", fontsize=FONT_SIZE)
     return _png(figure)
 
 
-def cost_figure(board: Leaderboard) -> bytes:
-    """Hypervolume (with its interval) against training wall-clock, one marker per method."""
+def steering_curves_figure(board: Leaderboard, styles: Styles | None = None) -> bytes:
+    """Per objective, its weight λ_i against the mean normalized score on it, every method and
+    the optimal policy: a steerable method rises from left to right."""
     plt = _pyplot()
-    style = styles(board.rows)
-    figure, ax = plt.subplots(figsize=(6.2, 4.2))
-    for row in board.rows:
-        look = style[row_name(row)]
-        hv = row.metrics["hypervolume"]
-        if hv.value is None:
-            continue
-        low = hv.value - (hv.ci_low if hv.ci_low is not None else hv.value)
-        high = (hv.ci_high if hv.ci_high is not None else hv.value) - hv.value
-        seconds = max(row.cost["train_seconds"], 0.1)  # training-free methods at the left edge
-        ax.errorbar([seconds], [hv.value], yerr=[[low], [high]], fmt=str(look["marker"]),
-                    color=look["color"], markeredgecolor="black", capsize=3, ms=8,
-                    label=row_name(row))
-    ax.set_xscale("log")
-    ax.set_xlabel("training wall-clock, seconds (log; training-free at 0.1)")
-    ax.set_ylabel(f"hypervolume ({board.scorer_set})")
-    ax.set_title(f"{board.task}: quality against cost", fontsize=10, loc="left")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    styles = styles or Styles.of([board])
+    m = len(board.objectives)
+    figure, axes = _grid(plt, m, 5, (3.3, 2.9))
+    for i, ax in enumerate(axes.ravel()[:m]):
+        if _has_optimal(board) and board.rows:
+            preferences = board.rows[0].preferences
+            x, y = steering_curve(optimal_answers(board.reference_front, preferences),
+                                  preferences, i)
+            ax.plot(x, y, color=OPTIMAL_COLOUR, lw=2.2, linestyle=(0, (4, 2)), zorder=1,
+                    label="optimal policy")
+        for row in board.rows:
+            look = styles[row_name(row)]
+            x, y = steering_curve(row.front, row.preferences, i)
+            one = row.serves == "point"
+            ax.plot(x, y, color=look["color"], marker=look["marker"], ms=5,
+                    linestyle=":" if one else look["linestyle"], lw=1.3,
+                    markeredgecolor="black", markeredgewidth=0.3, zorder=2,
+                    label=row_name(row) + (" (one policy)" if one else ""))
+        ax.set_title(board.objectives[i], fontsize=FONT_SIZE - 1)
+        ax.set_xlabel(f"λ_{i + 1}", fontsize=FONT_SIZE - 2)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mean normalized score")
+    figure.suptitle(f"{board.task}: each objective's weight against its score "
+                    f"({board.scorer_set} scores, mean over seeds)", x=0.0, ha="left",
+                    fontsize=FONT_SIZE)
+    _legend_outside(figure, axes)
+    figure.tight_layout()
     return _png(figure)
 
 
-def truth_figure(board: Leaderboard, other_set: str) -> bytes:
+COST_AXES = ("total_seconds", "total_tokens_generated")
+
+
+def cost_figure(board: Leaderboard, styles: Styles | None = None) -> bytes:
+    """Hypervolume (with its interval) against the total cost, training and inference: wall-clock
+    and tokens generated (the columns of the same names)."""
+    plt = _pyplot()
+    styles = styles or Styles.of([board])
+    figure, axes = plt.subplots(1, len(COST_AXES), figsize=(5.0 * len(COST_AXES), 4.0),
+                                squeeze=False)
+    for ax, name in zip(axes[0], COST_AXES, strict=True):
+        column = COLUMNS_BY_NAME[name]
+        for row in board.rows:
+            look = styles[row_name(row)]
+            hv = row.metrics["hypervolume"]
+            if hv.value is None:
+                continue
+            low = hv.value - (hv.ci_low if hv.ci_low is not None else hv.value)
+            high = (hv.ci_high if hv.ci_high is not None else hv.value) - hv.value
+            ax.errorbar([max(column.value(row), 1e-3)], [hv.value], yerr=[[low], [high]],
+                        fmt=str(look["marker"]), color=look["color"], markeredgecolor="black",
+                        capsize=3, ms=9, label=row_name(row))
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{name} (training + inference, log)")
+        ax.set_ylabel(f"hypervolume ({board.scorer_set})")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_title(f"{board.task}: quality against cost", loc="left")
+    _legend_outside(figure, axes)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def truth_figure(board: Leaderboard, other_set: str, styles: Styles | None = None) -> bytes:
     """Hypervolume by the reward models against by the exact scorers: a method above the
     diagonal is rated better by the reward models than the truth rates it."""
     plt = _pyplot()
-    style = styles(board.rows)
-    figure, ax = plt.subplots(figsize=(5.2, 4.6))
+    styles = styles or Styles.of([board])
+    figure, ax = plt.subplots(figsize=(5.0, 4.4))
     values = []
     for row in board.rows:
         truth = row.metrics["hypervolume"].value
         rated = row.other_sets.get(other_set, {}).get("hypervolume")
         if truth is None or rated is None or rated.value is None:
             continue
-        look = style[row_name(row)]
-        ax.scatter([truth], [rated.value], s=60, marker=look["marker"], color=look["color"],
+        look = styles[row_name(row)]
+        ax.scatter([truth], [rated.value], s=70, marker=look["marker"], color=look["color"],
                    edgecolors="black", linewidths=0.6, label=row_name(row))
         values += [truth, rated.value]
     if values:
@@ -169,7 +300,23 @@ def truth_figure(board: Leaderboard, other_set: str) -> bytes:
                 linestyle="--", label="reward models = truth")
     ax.set_xlabel(f"hypervolume, {board.scorer_set} scores")
     ax.set_ylabel(f"hypervolume, {other_set} scores")
-    ax.set_title(f"{board.task}: reward models against the truth", fontsize=10, loc="left")
+    ax.set_title(f"{board.task}: reward models against the truth", loc="left")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    _legend_outside(figure, np.array([ax]))
+    figure.tight_layout()
     return _png(figure)
+
+
+def task_figures(board: Leaderboard, styles: Styles) -> list[tuple[str, str, bytes]]:
+    """Every figure of a task, in page order: (file stem, caption, PNG)."""
+    out = []
+    if len(board.objectives) <= MAX_FRONT_OBJECTIVES:
+        out.append(("fronts", "fronts", fronts_figure(board, styles)))
+    out.append(("steering", "does λ steer? steering matrices", steering_figure(board, styles)))
+    out.append(("steering-curves", "each weight against its objective's score",
+                steering_curves_figure(board, styles)))
+    out.append(("cost", "quality against cost", cost_figure(board, styles)))
+    for other in sorted({s for row in board.rows for s in row.other_sets}):
+        out.append((f"truth-{other}", f"{other} against {board.scorer_set}",
+                    truth_figure(board, other, styles)))
+    return out

@@ -7,13 +7,8 @@ import csv
 import io
 from collections.abc import Sequence
 
-from mobench.leaderboard.aggregate import (
-    COST_FIELDS,
-    EVALUATION_FIELDS,
-    Leaderboard,
-    LeaderboardRow,
-    Summary,
-)
+from mobench.leaderboard.aggregate import Leaderboard, LeaderboardRow, Summary
+from mobench.leaderboard.cost import COST_COLUMNS, MARKDOWN_COST, cost_columns, cost_legend
 from mobench.metrics import METRICS
 
 UNREPRODUCIBLE_MARK = "(not reproducible)"
@@ -35,8 +30,7 @@ def csv_columns() -> list[str]:
     columns = list(IDENTITY_COLUMNS)
     for name in METRICS:
         columns += [name, f"{name}_low", f"{name}_high"]
-    columns += [f"cost_{name}" for name in COST_FIELDS]
-    columns += [f"evaluation_{name}" for name in EVALUATION_FIELDS]
+    columns += [column.name for column in COST_COLUMNS]
     return [*columns, "distance_reference", "scorer_set", "reproducible"]
 
 
@@ -46,8 +40,7 @@ def csv_row(board: Leaderboard, row: LeaderboardRow) -> list[str]:
     for name in METRICS:
         summary = row.metrics[name]
         cells += [number(summary.value), number(summary.ci_low), number(summary.ci_high)]
-    cells += [number(row.cost[name]) for name in COST_FIELDS]
-    cells += [number(row.evaluation_cost[name]) for name in EVALUATION_FIELDS]
+    cells += [number(column.value(row)) for column in COST_COLUMNS]
     return [*cells, board.distance_reference, board.scorer_set,
             "yes" if row.reproducible else "no"]
 
@@ -74,23 +67,20 @@ MARKDOWN_METRICS = ("hypervolume", "hypervolume_share", "inner_product", "contro
                     "eum")
 
 
-def to_markdown(board: Leaderboard, metrics: Sequence[str] = MARKDOWN_METRICS) -> str:
-    """The leaderboard's main columns as a Markdown table. Cost: training wall-clock, adapters
-    and models trained, trainable parameters, and the tokens sampled and reward calls made in
-    training and evaluation together (Best-of-N spends both at evaluation)."""
-    header = ["rank", "method", "variant", "seeds", *metrics, "train s", "adapters",
-              "trainable params", "tokens sampled", "reward calls"]
+def to_markdown(board: Leaderboard, metrics: Sequence[str] = MARKDOWN_METRICS,
+                cost: tuple[str, ...] = MARKDOWN_COST) -> str:
+    """The leaderboard's main columns as a Markdown table: quality, then the cost columns
+    ``cost`` (named and computed as in the CSV and the page, :mod:`mobench.leaderboard.cost`;
+    by default what the policy has and what it cost in all, training and inference)."""
+    shown_cost = cost_columns(cost)
+    header = ["rank", "method", "variant", "seeds", *metrics, *[c.name for c in shown_cost]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in board.rows:
-        sampled = row.cost["generated_tokens"] + row.evaluation_cost["sampled_tokens"]
-        calls = row.cost["reward_calls"] + row.evaluation_cost["reward_calls"]
         cells = [str(row.rank), row.method + (" (point)" if row.serves == "point" else "")
                  + ("" if row.reproducible else f" {UNREPRODUCIBLE_MARK}"),
                  row.variant, str(len(row.seeds)),
                  *[interval_text(row.metrics[m]) for m in metrics],
-                 f"{row.cost['train_seconds']:.0f}",
-                 f"{row.cost['adapters_trained'] + row.cost['models_trained']:.0f}",
-                 f"{row.cost['trainable_parameters']:,.0f}", f"{sampled:,.0f}", f"{calls:,.0f}"]
+                 *[column.text(row) for column in shown_cost]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -107,4 +97,6 @@ def to_text(board: Leaderboard) -> str:
     title = (f"{board.task} ({board.scorer_set} scores; intervals over seeds and prompts, "
              f"{board.confidence:.0%}; distances to the {board.distance_reference})")
     note = unreproducible_note(board)
-    return title + "\n" + to_markdown(board) + ("\n\n" + note if note else "")
+    legend = "Cost: " + "; ".join(cost_legend(MARKDOWN_COST)) + "."
+    return (title + "\n" + to_markdown(board) + "\n\n" + legend
+            + ("\n\n" + note if note else ""))
