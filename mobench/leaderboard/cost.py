@@ -88,7 +88,8 @@ COST_COLUMNS: tuple[CostColumn, ...] = (
     CostColumn("inference_seconds", "seconds", "inference",
                "wall-clock answering the evaluation (every preference, every prompt)", 1,
                _inference_seconds),
-    CostColumn("total_seconds", "seconds", "total", "train_seconds + inference_seconds", 1,
+    CostColumn("total_seconds", "seconds", "total",
+               "wall-clock, training plus inference (answering the evaluation)", 1,
                lambda row: _train_seconds(row) + _inference_seconds(row)),
     CostColumn("train_tokens_generated", "tokens generated", "training",
                "tokens sampled in training (rollouts)", 0, _training("generated_tokens")),
@@ -96,7 +97,7 @@ COST_COLUMNS: tuple[CostColumn, ...] = (
                "tokens sampled answering, discarded candidates included (Best-of-N's N)", 0,
                _inference_tokens),
     CostColumn("total_tokens_generated", "tokens generated", "total",
-               "train_tokens_generated + inference_tokens_generated", 0,
+               "tokens sampled, training plus inference", 0,
                lambda row: float(row.cost["generated_tokens"]) + _inference_tokens(row)),
     CostColumn("inference_token_passes", "token passes", "inference",
                "(token, model) forward passes generating: MOD's m experts count m per token",
@@ -107,7 +108,7 @@ COST_COLUMNS: tuple[CostColumn, ...] = (
                "reward-model calls answering (Best-of-N scores every candidate); the "
                "evaluation's own scoring not counted", 0, _inference("reward_calls")),
     CostColumn("total_reward_calls", "reward calls", "total",
-               "train_reward_calls + inference_reward_calls", 0,
+               "reward-model calls, training plus inference", 0,
                lambda row: float(row.cost["reward_calls"] + row.evaluation_cost["reward_calls"])),
 )
 
