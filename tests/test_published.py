@@ -208,14 +208,24 @@ def test_runs_of_other_protocols_are_not_ranked_together(sweep_root, tmp_path, m
     spec["identity"]["eval"]["batch_size"] = 6
     spec["assets"] = {"policy": "f" * 64}
     store.write_json_atomic(spec_file, spec)
-    first = find_run_folders([sweep_root])[0]
-    first_spec = store.read_json(first / store.SPEC_FILE)
-    monkeypatch.setitem(first_spec, "assets", {"policy": "e" * 64})
-    runs = load_runs([sweep_root, other])
-    runs = [r if r.folder != first else r.__class__(**{**r.__dict__, "spec": first_spec})
-            for r in runs]
+    # a tiny task builds its assets from the seed: seeds 0, 1 and 2 hold other assets, and rank
+    # together; two runs of one seed must hold the same
+    folders = find_run_folders([sweep_root])
+    specs = {f: store.read_json(f / store.SPEC_FILE) for f in folders}
+    seeds = {f: specs[f]["identity"]["seed"] for f in folders}
+    for folder in folders:
+        monkeypatch.setitem(specs[folder], "assets", {"policy": str(seeds[folder]) * 64})
+
+    def with_specs(runs):  # type: ignore[no-untyped-def]
+        return [r.__class__(**{**r.__dict__, "spec": specs[r.folder]}) if r.folder in specs
+                else r for r in runs]
+
+    boards = build_leaderboards(with_specs(load_runs([sweep_root, other])), n_bootstrap=10)
+    assert sorted(seed for row in boards[0].rows for seed in row.seeds) == [0, 0, 1, 1, 2]
+    seed_zero = sorted(f for f in folders if seeds[f] == 0)
+    monkeypatch.setitem(specs[seed_zero[-1]], "assets", {"policy": "e" * 64})
     with pytest.raises(ConfigError, match=r"differ in their task assets \(policy\)"):
-        build_leaderboards(runs, n_bootstrap=10)
+        build_leaderboards(with_specs(load_runs([sweep_root, other])), n_bootstrap=10)
 
 
 def test_unreproducible_reasons():

@@ -9,6 +9,10 @@ difference named, when any of these differ: its hypervolume would not mean the s
 
 Settings that only shape a run's own intervals (``n_bootstrap``, ``confidence``, ``interval``)
 are left out: a leaderboard recomputes its intervals itself.
+
+The task's assets are compared between runs of one seed: a tiny task builds its reference
+policy and reward models from the run's seed (a seed's spread includes them), so runs of seeds 0
+and 1 rightly hold other assets, while two runs of seed 0 must hold the same.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from mobench.leaderboard.collect import RunScores
 from mobench.run.published import unreproducible_reason
 
 INTERVAL_ONLY_SETTINGS = ("n_bootstrap", "confidence", "interval")
+PER_SEED_FACTS = ("task assets",)
 
 
 def protocol(run: RunScores) -> dict[str, Any]:
@@ -38,19 +43,24 @@ def protocol(run: RunScores) -> dict[str, Any]:
 
 def check_protocol(task: str, runs: Sequence[RunScores]) -> None:
     """Refuse runs of ``task`` whose protocols differ (a fact one run did not record is not
-    compared: runs of older mobench versions recorded fewer)."""
+    compared: runs of older mobench versions recorded fewer; the per-seed facts only between
+    runs of one seed)."""
     if not runs:
         return
     first = runs[0]
     expected = protocol(first)
-    for run in runs[1:]:
+    first_of_seed: dict[int, tuple[RunScores, dict[str, Any]]] = {}
+    for run in runs:
         facts = protocol(run)
+        seed_first, seed_expected = first_of_seed.setdefault(run.result.label.seed, (run, facts))
         for name, value in facts.items():
-            if value is None or expected[name] is None or value == expected[name]:
+            other, wanted = ((seed_first, seed_expected[name]) if name in PER_SEED_FACTS
+                             else (first, expected[name]))
+            if value is None or wanted is None or value == wanted:
                 continue
-            detail = _difference(expected[name], value)
+            detail = _difference(wanted, value)
             raise ConfigError(
-                f"runs of {task} differ in their {name}{detail}: {str(first.folder)!r} and "
+                f"runs of {task} differ in their {name}{detail}: {str(other.folder)!r} and "
                 f"{str(run.folder)!r} were not evaluated the same way, so their metrics do "
                 "not compare; rerun one with the other's task, assets and evaluation settings")
 
