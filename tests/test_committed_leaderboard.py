@@ -1,5 +1,6 @@
 """The committed reference leaderboards in reports/: every built-in method has a row on every
-leaderboard task, with the seeds regenerate.sh runs; every built-in tiny task is on the
+leaderboard task, with the seeds published under reports/results (whole seeds of those
+regenerate.sh runs, published a seed at a time); every built-in tiny task is on the
 leaderboard or says why not; the README quotes the current hh and hhc tables; the committed page
 names every method of every task. (The page itself is opened in a real browser by
 tests/test_leaderboard_browser.py.)
@@ -55,10 +56,18 @@ def test_every_builtin_task_is_on_the_leaderboard_or_says_why_not():
     assert not on_board & set(NOT_ON_LEADERBOARD)
 
 
+def published_seeds(task: str) -> list[str]:
+    """The seeds published under reports/results for ``task`` (from the run folders' names)."""
+    return sorted({folder.name.split("-")[1].removeprefix("seed")
+                   for folder in (RESULTS / task).glob("*/*-seed*-*")})
+
+
 @pytest.mark.parametrize("task", script_default("TASKS"))
-def test_every_builtin_method_has_a_row_with_every_seed(task):
+def test_every_builtin_method_has_a_row_with_every_published_seed(task):
     table = rows(task)
-    seeds = sorted(script_default("SEEDS"))
+    seeds = published_seeds(task)
+    # a regeneration publishes a seed at a time: the tables hold whole seeds of the script's
+    assert seeds and set(seeds) <= set(script_default("SEEDS")), (task, seeds)
     by_method = {row["method"]: row for row in table}
     missing = [m for m in builtin(registry.methods) if m not in by_method]
     assert not missing, f"{task}: no row for {missing}"
@@ -80,12 +89,22 @@ def test_every_builtin_method_has_a_row_with_every_seed(task):
 @pytest.mark.parametrize("task", script_default("TASKS"))
 def test_the_page_and_figures_cover_every_method(task):
     page = (REPORTS / "leaderboard.html").read_text(encoding="utf-8")
-    start = page.index(f'<section id="task-{task}">')
-    section = page[start:page.index("</section>", start)]
+    start = page.index(f'<table class="leaderboard quality" id="table-{task}">')
+    table = page[start:page.index("</table>", start)]
     shown = re.findall(r'<tr><td data-value="\d+">\d+</td><td class="name" data-value="([^"]+)"',
-                       section)
+                       table)
     assert sorted(shown) == sorted(builtin(registry.methods)), (task, shown)
-    assert (REPORTS / f"fronts-{task}.png").stat().st_size > 0
+    for stem in ("steering", "steering-curves", "cost"):
+        assert (REPORTS / f"{stem}-{task}.png").stat().st_size > 0
+    # pairwise fronts up to three objectives only (mobench/leaderboard/figures.py)
+    assert (REPORTS / f"fronts-{task}.png").exists() == (n_objectives(task) <= 3), task
+
+
+def n_objectives(task: str) -> int:
+    """The task's number of objectives, from a published run's metrics."""
+    from mobench.run.published import read_metrics
+
+    return len(read_metrics(next((RESULTS / task).glob("*/*/spec.json")).parent)["objectives"])
 
 
 @pytest.mark.parametrize("task", README_TASKS)
@@ -96,6 +115,10 @@ def test_the_readme_quotes_the_current_table(task):
     assert table, f"leaderboard-{task}.md holds no table"
     stale = [line for line in table if line not in readme]
     assert not stale, f"README's {task} table differs from reports/leaderboard-{task}.md: {stale}"
+    seeds = published_seeds(task)
+    said = (f"seed {seeds[0]}" if len(seeds) == 1
+            else f"seeds {', '.join(seeds[:-1])} and {seeds[-1]}")
+    assert f"exact scores, {said}:" in readme, f"README's {task} table should say: {said}"
 
 
 # ------------------------------------------------------- committed results (reports/results)
@@ -153,3 +176,17 @@ def test_the_published_results_fit_their_budget_and_hold_only_what_a_report_read
         assert sorted(p.name for p in folder.iterdir()) == sorted(PUBLISHED_FILES), folder
         size += sum(p.stat().st_size for p in folder.iterdir())
     assert size <= RESULTS_BUDGET_BYTES
+
+
+@pytest.mark.parametrize("task", README_TASKS)
+def test_the_committed_tables_come_back_from_the_committed_results(task):
+    """`mobench report reports/results` rebuilds the tables byte for byte (each task's
+    bootstrap is seeded alone, so one task's runs rebuild its tables)."""
+    from mobench.leaderboard.aggregate import build_leaderboards
+    from mobench.leaderboard.collect import load_runs
+    from mobench.leaderboard.table import to_csv, to_text
+
+    (board,) = build_leaderboards(load_runs([RESULTS / task]), workers=1)
+    assert to_csv(board) == (REPORTS / f"leaderboard-{task}.csv").read_text(encoding="utf-8")
+    assert to_text(board) + "\n" == (REPORTS / f"leaderboard-{task}.md").read_text(
+        encoding="utf-8")
