@@ -13,7 +13,7 @@ from mobench.core.cost import (
     CostMeter,
     CountingScorer,
     PersistentMeter,
-    TrainingClock,
+    StageClock,
     count_generated_tokens,
     count_reward_calls,
     metering,
@@ -79,12 +79,12 @@ def test_persistent_meter_reads_back_its_last_save(tmp_path):
 
 def test_training_clock_adds_up_the_legs(tmp_path):
     path = tmp_path / "clock.json"
-    clock = TrainingClock(path, interval=0.05)
+    clock = StageClock(path, interval=0.05)
     with clock.running():
         time.sleep(0.2)
         on_disk = json.loads(path.read_text())["legs"]
     assert len(on_disk) == 1 and on_disk[0] > 0.05  # written while the leg still runs
-    again = TrainingClock(path, interval=0.05)
+    again = StageClock(path, interval=0.05)
     with again.running():
         time.sleep(0.1)
     legs = json.loads(path.read_text())["legs"]
@@ -95,4 +95,4 @@ def test_training_clock_adds_up_the_legs(tmp_path):
 def test_an_unreadable_clock_file_starts_over_instead_of_failing(tmp_path):
     path = tmp_path / "clock.json"
     path.write_text("{not json")
-    assert TrainingClock(path).total_seconds() == 0.0
+    assert StageClock(path).total_seconds() == 0.0

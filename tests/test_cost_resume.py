@@ -67,3 +67,24 @@ def test_cost_after_a_kill_during_training_equals_an_uninterrupted_runs(uninterr
     # same counters, same training: the resumed run also evaluates to the same metrics
     assert json.loads((folder / "metrics.json").read_text())["metrics"] == json.loads(
         (uninterrupted / "metrics.json").read_text())["metrics"]
+
+
+@pytest.mark.parametrize("kill_at", ["generate:3", "finalize"])
+def test_evaluation_seconds_count_every_leg_of_a_resumed_run(tmp_path, cli_env, kill_at):
+    """Killed during evaluation (after two batches) or after it (before the metrics), the
+    resumed run records the evaluation time of both legs, not only the last's."""
+    folder = tmp_path / "run"
+    args = ["run", "--method", "toy-steer", "--task", "toy", "--output", str(folder),
+            "eval.n_bootstrap=5", "eval.batch_size=4"]
+    killed = run_cli(args, {**cli_env, "MOBENCH_TEST_KILL": kill_at}, cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    clock = folder / "work" / "evaluation_clock.json"
+    first_leg = json.loads(clock.read_text())["legs"]
+    assert len(first_leg) == 1 and first_leg[0] > 0
+    resumed = run_cli([*args, "--resume"], cli_env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    legs = json.loads(clock.read_text())["legs"]
+    assert len(legs) == 2 and legs[0] >= first_leg[0]
+    seconds = json.loads((folder / "metrics.json").read_text())["evaluation_cost"]["seconds"]
+    assert seconds == pytest.approx(sum(legs), abs=2e-3)
+    assert seconds >= first_leg[0]

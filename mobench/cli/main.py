@@ -8,6 +8,7 @@ traceback and nothing half-written.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import re
@@ -28,6 +29,7 @@ from mobench.core.progress import quiet_library_progress
 
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + signal.SIGTERM
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # Options whose value may start with "-" (a negative weight): argparse would take it for a flag.
 DASH_VALUE_OPTIONS = ("--preference",)
 NEGATIVE_START = re.compile(r"-[0-9.]")
@@ -304,6 +306,16 @@ def attach_dash_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def disk_full_message(error: OSError, command: str) -> str:
+    """One line for a write that found the disk (or the quota) full: where, and what next.
+    What was written before stays usable: files are replaced whole, and a records line torn by
+    the failed append is dropped when the run resumes."""
+    where = f" writing {error.filename!r}" if error.filename else ""
+    then = {"run": "; free some space, then continue with --resume",
+            "eval": "; free some space, then run the same command again to continue"}
+    return f"no space left on the device{where}{then.get(command, '; free some space and retry')}"
+
+
 def resume_hint(command: str) -> str:
     """What a stopped command's user does next."""
     if command == "run":
@@ -337,6 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except MobenchError as error:
         _say(f"mobench: error: {error}")
+        return 1
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        _say(f"mobench: error: {disk_full_message(error, args.command)}")
         return 1
     except KeyboardInterrupt:
         _say(f"mobench: interrupted{resume_hint(args.command)}")

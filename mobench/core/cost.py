@@ -11,7 +11,7 @@ Three pieces, each with one job:
   (:func:`count_generated_tokens`, :class:`CountingScorer`). The runner makes the fit's meter
   active around ``Method.fit`` and a separate one around evaluation (what a policy spends inside
   ``generate``: Best-of-N's extra samples and reward calls, MOD's extra forward passes).
-- :class:`TrainingClock` keeps the wall-clock of ``fit`` across legs: a run killed during training
+- :class:`StageClock` keeps the wall-clock of ``fit`` across legs: a run killed during training
   and resumed reports the sum of the time both legs spent. The current leg is written to the work
   folder every few seconds by a background thread, so a ``kill -9`` loses at most that much.
 """
@@ -22,7 +22,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 METER_FILE = "cost_meter.json"
 CLOCK_FILE = "train_clock.json"
+EVALUATION_CLOCK_FILE = "evaluation_clock.json"
 COUNTERS = ("models_trained", "adapters_trained", "trainable_parameters", "generated_tokens",
             "reward_calls", "model_token_passes")
 
@@ -168,8 +169,9 @@ class CountingScorer:
         return self._scorer(prompts, responses)
 
 
-class TrainingClock:
-    """Wall-clock of training across the legs of a run (a leg ends with a kill or with ``fit``).
+class StageClock:
+    """Wall-clock of a stage of a run (training, evaluation) across its legs (a leg ends with a
+    kill or with the stage), so a resumed run records every leg's time, not only the last's.
 
     The file holds ``{"legs": [seconds, ...]}``; :meth:`running` appends a leg and rewrites its
     length every ``interval`` seconds from a daemon thread, and once more when the block ends.
@@ -179,6 +181,7 @@ class TrainingClock:
         self.path = Path(path)
         self.interval = interval
         self.legs: list[float] = self._read()
+        self._tick: Callable[[], None] | None = None
 
     def _read(self) -> list[float]:
         if not self.path.exists():
@@ -198,7 +201,7 @@ class TrainingClock:
         write_json_atomic(self.path, {"legs": [round(x, 3) for x in self.legs]})
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[TrainingClock]:
+    def running(self) -> Iterator[StageClock]:
         started = time.perf_counter()
         self.legs.append(0.0)
         leg = len(self.legs) - 1
@@ -215,7 +218,8 @@ class TrainingClock:
                 tick()
 
         tick()
-        thread = threading.Thread(target=loop, name="mobench-training-clock", daemon=True)
+        self._tick = tick
+        thread = threading.Thread(target=loop, name="mobench-stage-clock", daemon=True)
         thread.start()
         try:
             yield self
@@ -223,3 +227,10 @@ class TrainingClock:
             stop.set()
             thread.join()
             tick()
+            self._tick = None
+
+    def mark(self) -> None:
+        """Write the running leg's time now: at a durable point (a batch just written), so a
+        kill right after it loses none of the work's time."""
+        if self._tick is not None:
+            self._tick()

@@ -1,7 +1,7 @@
 """The method contract: ``fit(context) -> steerable policy``, with its cost counted by the harness.
 
 A method is registered by name (see :mod:`mobench.core.registry`). The harness builds a
-:class:`FitContext`, times ``fit`` (:class:`~mobench.core.cost.TrainingClock`), counts generated
+:class:`FitContext`, times ``fit`` (:class:`~mobench.core.cost.StageClock`), counts generated
 tokens and reward calls where the shared code does the work (:mod:`mobench.core.cost`), and turns
 the :class:`~mobench.core.cost.CostMeter` into a :class:`~mobench.core.specs.CostRecord`. Methods
 never evaluate themselves: evaluation is :mod:`mobench.run.evaluation`'s job.

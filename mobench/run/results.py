@@ -22,6 +22,7 @@ from mobench.core import store
 from mobench.core.errors import RunFolderError
 from mobench.core.specs import CostRecord, EvaluationConfig
 from mobench.core.task import TaskInstance
+from mobench.core.text import plural
 from mobench.data.optimal_front import EXTRA_KEY as OPTIMAL_FRONT_EXTRA
 from mobench.run.evaluation import EvaluationPlan, ScoreTable
 from mobench.run.fronts import front_frame, normalized_front, normalized_scores
@@ -206,10 +207,12 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
 
 
 def cost_line(cost: Mapping[str, Any]) -> str:
-    line = (f"cost: {cost['train_seconds']:.1f} s training, {cost['models_trained']} models, "
-            f"{cost['adapters_trained']} adapters, {cost['trainable_parameters']:,} trainable "
-            f"parameters, {cost['generated_tokens']:,} generated tokens, "
-            f"{cost['reward_calls']:,} reward calls")
+    line = (f"cost: {cost['train_seconds']:.1f} s training, "
+            f"{plural(cost['models_trained'], 'model')}, "
+            f"{plural(cost['adapters_trained'], 'adapter')}, "
+            f"{plural(cost['trainable_parameters'], 'trainable parameter')}, "
+            f"{plural(cost['generated_tokens'], 'generated token')}, "
+            f"{plural(cost['reward_calls'], 'reward call')}")
     notes = cost.get("reused") or {}
     # a store this run filled itself is noted too (so a resumed leg or a later grid model does
     # not count it again), but it was not reused
@@ -223,8 +226,8 @@ def cost_line(cost: Mapping[str, Any]) -> str:
 
 
 def evaluation_line(evaluation: Mapping[str, Any]) -> str:
-    line = (f"evaluation: {evaluation['seconds']:.1f} s, {evaluation['generated_tokens']:,} "
-            f"response tokens")
+    line = (f"evaluation: {evaluation['seconds']:.1f} s, "
+            f"{plural(evaluation['generated_tokens'], 'response token')}")
     sampled = evaluation.get("sampled_tokens", 0)
     if sampled and sampled != evaluation["generated_tokens"]:
         line += f", {sampled:,} tokens sampled by the policy"

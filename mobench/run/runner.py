@@ -24,9 +24,17 @@ from typing import Any
 import numpy as np
 
 from mobench.core import registry, store
-from mobench.core.cost import CLOCK_FILE, METER_FILE, PersistentMeter, TrainingClock, metering
+from mobench.core.cost import (
+    CLOCK_FILE,
+    EVALUATION_CLOCK_FILE,
+    METER_FILE,
+    PersistentMeter,
+    StageClock,
+    metering,
+)
 from mobench.core.errors import ConfigError, MobenchError, RunFolderError
 from mobench.core.method import FitContext, Method, method_serves, method_variant
+from mobench.core.notices import quiet_cpu_fallback_notice
 from mobench.core.policy import SteerablePolicy
 from mobench.core.specs import CostRecord, EvaluationConfig, RunSpec
 from mobench.core.task import Task, TaskInstance
@@ -78,6 +86,7 @@ def execute_run(spec: RunSpec, folder: Path, *, resume: bool = False,
                 cache_dir: Path | None = None, hooks: RunHooks = RunHooks(),
                 device: str = "auto") -> RunOutcome:
     """Run ``spec`` in ``folder`` (or continue it with ``resume``) and return its metrics."""
+    quiet_cpu_fallback_notice(device)  # a sweep's workers come here without the CLI
     resolved_device = resolve_device(device, spec.scale)
     check_run_folder(folder, spec, resume)
     with store.RunLock(folder):
@@ -106,11 +115,21 @@ def execute_run(spec: RunSpec, folder: Path, *, resume: bool = False,
         policy, cost = fit_or_load(method, context, folder, hooks)
         hooks.on_stage("evaluating")
         plan = plan_for(instance, spec.evaluation, spec.seed)
-        started = time.perf_counter()
-        table = evaluate(policy, plan, instance.scorer_sets, instance.spec.objective_names,
-                         spec.evaluation, store.RecordsLog(folder / store.RECORDS_FILE),
-                         on_batch=hooks.on_batch)
-        eval_seconds = time.perf_counter() - started
+        # every leg's evaluation time: a run resumed during or after evaluation keeps the
+        # earlier legs' seconds (the records hold their batches)
+        clock = StageClock(work_dir / EVALUATION_CLOCK_FILE)
+
+        def batch_written(index: int) -> None:
+            clock.mark()
+            if hooks.on_batch is not None:
+                hooks.on_batch(index)
+
+        with clock.running():
+            table = evaluate(policy, plan, instance.scorer_sets,
+                             instance.spec.objective_names, spec.evaluation,
+                             store.RecordsLog(folder / store.RECORDS_FILE),
+                             on_batch=batch_written)
+        eval_seconds = clock.total_seconds()
         hooks.on_stage("computing metrics")
         metrics = write_results(folder, run_label(spec, method, instance, folder), instance, plan,
                                 table, spec.evaluation, spec.seed, cost, eval_seconds)
@@ -187,7 +206,7 @@ def fit_or_load(method: Method, context: FitContext, folder: Path,
         return load_saved_policy(method, folder, context), read_cost_record(folder)
     hooks.on_stage("training")
     context.work_dir.mkdir(parents=True, exist_ok=True)
-    clock = TrainingClock(context.work_dir / CLOCK_FILE)
+    clock = StageClock(context.work_dir / CLOCK_FILE)
     if clock.legs:
         logger.info("continuing training after %d earlier leg(s) of %.1f s", len(clock.legs),
                     clock.total_seconds())
