@@ -254,3 +254,37 @@ def test_check_on_part_of_a_baseline(sweep_root, tmp_path, capsys):
     # --update --given-only rewrites the given run's entry and keeps the others
     assert main(["check", one, "--baseline", str(baseline), "--given-only", "--update"]) == 0
     assert len(json.loads(baseline.read_text())["runs"]) == 4
+
+
+def test_stale_run_folders_of_a_regeneration_are_run_again(sweep_root, tmp_path, monkeypatch,
+                                                           capsys):
+    """A regeneration's own run folders are judged too, not only the published runs: a finished
+    run whose code changed, or an interrupted one begun from another commit, runs again from
+    scratch (a second regeneration after a change reran nothing before)."""
+    monkeypatch.setenv("MOBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CI", "true")
+    root = tmp_path / "runs"
+    shutil.copytree(sweep_root, root)
+    finished = next(root.glob("toy/toy-steer/*seed1*"))
+    spec = store.read_json(finished / store.SPEC_FILE)
+    spec["code"]["digest"] = "0" * 64  # it ran other code
+    store.write_json_atomic(finished / store.SPEC_FILE, spec)
+    begun = next(root.glob("toy/base/*seed1*"))  # interrupted, begun from another commit
+    (begun / store.METRICS_FILE).unlink()
+    spec = store.read_json(begun / store.SPEC_FILE)
+    spec["provenance"]["git"] = {"commit": "1" * 40, "dirty": False}
+    store.write_json_atomic(begun / store.SPEC_FILE, spec)
+    jobs = plan_sweep(["base", "toy-steer"], ["toy"], [0, 1], scale="tiny", root=root,
+                      overrides=EVAL, threads=1)
+    outcome = reuse_current_results(jobs, root, tmp_path / "no-results")
+    assert outcome == {
+        str(begun): "the run there was begun from commit 1111111111, not this checkout's "
+                    f"{git_revision()['commit'][:10]}",
+        str(finished): "the run there a module it ran has changed since"}
+    assert not finished.exists() and not begun.exists()
+    assert len(find_run_folders([root])) == 2  # the two current ones stay
+    assert main(["sweep", "--methods", "base,toy-steer", "--tasks", "toy", "--seeds", "0,1",
+                 "--threads", "1", "--output", str(root), "--reuse", str(tmp_path / "none"),
+                 *EVAL]) == 0
+    assert "4 runs: 2 done, 2 already complete" in capsys.readouterr().out  # the two removed
+    assert len(find_run_folders([root])) == 4

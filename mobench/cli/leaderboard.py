@@ -81,9 +81,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         reused = [folder for folder, reason in looked.items() if not reason]
         for folder, reason in sorted(looked.items()):
             if reason and reason != "no published run":
-                _say(f"mobench: rerunning {folder}: its published run {reason}")
-        _say(f"mobench: reused {len(reused)} current published run(s) from {args.reuse}; "
-             f"{len(looked) - len(reused)} to run")
+                _say(f"mobench: rerunning {folder}: {reason}")
+        _say(f"mobench: reused {plural(len(reused), 'current published run')} from "
+             f"{args.reuse}; {len(looked) - len(reused)} to run")
 
     def report(outcome) -> None:  # type: ignore[no-untyped-def]
         if outcome.status != "skipped":

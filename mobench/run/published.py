@@ -30,6 +30,7 @@ from mobench.core import store
 from mobench.core.errors import RunFolderError
 from mobench.core.threads import cpu_kernels
 from mobench.run.code_fingerprint import code_unchanged
+from mobench.run.provenance import git_revision
 
 COMPRESSED_RECORDS = store.RECORDS_FILE + ".xz"
 COMPRESSED_METRICS = store.METRICS_FILE + ".xz"
@@ -121,6 +122,25 @@ def _write_published(folder: Path, destination: Path) -> None:
 
 def _pack(data: bytes) -> bytes:
     return lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)
+
+
+def stale_reason(folder: Path, threads: int) -> str:
+    """Why the run in ``folder`` (finished, or begun and interrupted) is not what today's
+    checkout makes; "" when it is (or when nothing is there). A finished run is judged by
+    :func:`is_current`; an interrupted one by the commit it was begun from, since what its first
+    leg ran is recorded only when it finishes: resumed from another commit, it would mix two
+    versions of the code."""
+    spec_file = folder / store.SPEC_FILE
+    if not spec_file.exists():
+        return ""
+    spec = store.read_json(spec_file)
+    if (folder / store.METRICS_FILE).exists():
+        return is_current(spec, threads)
+    begun = ((spec.get("provenance") or {}).get("git") or {}).get("commit")
+    now = (git_revision() or {}).get("commit")
+    if begun != now:
+        return f"was begun from commit {str(begun)[:10]}, not this checkout's {str(now)[:10]}"
+    return ""
 
 
 def reuse_published(published: Path, folder: Path, threads: int) -> str:

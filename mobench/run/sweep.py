@@ -22,6 +22,7 @@ import collections
 import concurrent.futures
 import multiprocessing
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -191,19 +192,27 @@ def plan_sweep(methods: Sequence[str], tasks: Sequence[str], seeds: Sequence[int
 
 def reuse_current_results(jobs: Sequence[SweepJob], root: Path, results: Path
                           ) -> dict[str, str]:
-    """Fill the folders of the jobs not yet started from the published runs under ``results``
-    (laid out like the sweep under ``root``) that today's code would reproduce
-    (:func:`mobench.run.published.is_current`): the incremental regeneration. Returns, per job
-    folder looked at, "" when it was reused, else why it must run."""
-    from mobench.run.published import reuse_published
+    """The incremental regeneration: a run folder under ``root`` that today's code would not
+    make again (:func:`mobench.run.published.stale_reason`: a module it ran has changed, or it
+    was begun from another commit) is removed, so it runs again; the folders of the jobs not yet
+    started are filled from the published runs under ``results`` (laid out like the sweep under
+    ``root``) that today's code would reproduce (:func:`mobench.run.published.is_current`).
+    Returns, per job folder looked at, "" when it was reused, else why it must run."""
+    from mobench.run.published import reuse_published, stale_reason
 
     outcome = {}
     for job in jobs:
         folder = Path(job.folder)
         if job.resume or is_complete(job):
+            stale = stale_reason(folder, job.threads)
+            if not stale:
+                continue
+            shutil.rmtree(folder)
+            outcome[job.folder] = f"the run there {stale}"
             continue
-        outcome[job.folder] = reuse_published(Path(results) / folder.relative_to(root), folder,
-                                              job.threads)
+        reason = reuse_published(Path(results) / folder.relative_to(root), folder, job.threads)
+        outcome[job.folder] = reason if reason in ("", "no published run") else (
+            f"its published run {reason}")
     return outcome
 
 
