@@ -183,17 +183,28 @@ def _load_local_split(folder: Path, split: str, config_name: str, data_dir: str,
     pointer = next((f for f in files if is_lfs_pointer(f)), None)
     if pointer is not None:
         raise SourceUnavailableError(lfs_pointer_message(pointer))
+    # datasets' json reader ends in a bare StopIteration on an empty file; other formats fail on
+    # it without saying which file
+    empty = next((f for f in files if f.stat().st_size == 0), None)
+    if empty is not None:
+        raise SourceUnavailableError(f"data file {str(empty)!r} of split {split!r} is empty "
+                                     "(0 bytes), as an interrupted download or copy leaves it; "
+                                     "fetch it again")
     builder = _one_format(files, split, root)
     kwargs: dict[str, Any] = {"data_files": {split: [str(f) for f in files]}, "split": split}
     if cache_dir is not None:
         kwargs["cache_dir"] = str(cache_dir)
     try:
         return datasets.load_dataset(builder, **kwargs)
-    except (ValueError, OSError, EOFError, datasets.exceptions.DatasetsError) as error:
+    except (ValueError, OSError, EOFError, StopIteration,
+            datasets.exceptions.DatasetsError) as error:
         named = ", ".join(f.name for f in files[:3]) + (" ..." if len(files) > 3 else "")
+        cause = root_cause(error)
+        if isinstance(cause, StopIteration):  # the json reader, on a file of no rows (a .gz)
+            raise SourceUnavailableError(f"split {split!r} of {str(root)!r} holds no rows "
+                                         f"({named})") from None
         hint = "" if data_files else ("; if other files match the split's name, name its data "
                                       "file in the sources' data_files")
-        cause = root_cause(error)
         raise SourceUnavailableError(
             f"cannot read split {split!r} of {str(root)!r} from {named} ({type(cause).__name__}: "
             f"{one_line(str(cause), MAX_DETAIL)}){hint}") from None

@@ -1,0 +1,55 @@
+"""Hardening, round three (issue 27), the data-loading part: an empty data file. The ``mobench
+run`` ends in one line naming the file, exits non-zero and leaves nothing in the run folder that
+would block the corrected command's rerun. (It ended in a bare StopIteration.)"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from hardening_support import one_error_line
+
+from mobench.core.errors import SourceUnavailableError
+from mobench.data.sources import load_dataset_split
+
+from .paper_checkpoints import ALPACA_ROWS, write_jsonl
+
+# The line a chat run ends with once its data loads: the paper's style scorers are not public.
+SCORERS_LINE = ("none for helpful, humorous, philosophical (the paper's style scorers are not "
+                "public)")
+
+
+def chat_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             dataset: Path, *overrides: str) -> str:
+    """``mobench run`` of chat3 at paper scale on ``dataset`` into one run folder: its one error
+    line; the folder must then hold nothing but its lock."""
+    monkeypatch.setenv("MOBENCH_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "run"
+    line = one_error_line(capsys, ["run", "--method", "base", "--task", "chat3", "--scale",
+                                   "paper", "--output", str(folder),
+                                   f"task.paper.dataset={dataset}", *overrides])
+    assert sorted(p.name for p in folder.iterdir()) == [".lock"]  # no spec.json to block a rerun
+    return line
+
+
+def test_an_empty_data_file_is_named(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "alpaca"
+    write_jsonl(root / "train.jsonl", ALPACA_ROWS)
+    (root / "test.jsonl").write_bytes(b"")  # an interrupted download
+    line = chat_run(capsys, tmp_path, monkeypatch, root, "task.paper.eval_split=test",
+                       "task.paper.n_eval_prompts=4")
+    assert line == (f"mobench: error: data file {str(root / 'test.jsonl')!r} of split 'test' is "
+                    "empty (0 bytes), as an interrupted download or copy leaves it; fetch it "
+                    "again")
+    write_jsonl(root / "test.jsonl", ALPACA_ROWS[:4])
+    line = chat_run(capsys, tmp_path, monkeypatch, root, "task.paper.eval_split=test",
+                       "task.paper.n_eval_prompts=4")
+    assert SCORERS_LINE in line  # the data loads now
+    # a compressed file holding nothing is no 0-byte file, but has no rows either
+    hh = tmp_path / "hh"
+    (hh / "train.jsonl.gz").parent.mkdir()
+    (hh / "train.jsonl.gz").write_bytes(gzip.compress(b""))
+    with pytest.raises(SourceUnavailableError) as error:
+        load_dataset_split(str(hh), "train", cache_dir=tmp_path / "cache")
+    assert str(error.value) == f"split 'train' of {str(hh)!r} holds no rows (train.jsonl.gz)"
