@@ -1,6 +1,8 @@
-"""Hardening, round three (issue 27), the data-loading part: an empty data file. The ``mobench
-run`` ends in one line naming the file, exits non-zero and leaves nothing in the run folder that
-would block the corrected command's rerun. (It ended in a bare StopIteration.)"""
+"""Hardening, round three (issue 27), the data-loading part: an empty data file, and an Alpaca
+sample with fewer instructions than the eval prompts asked for. Each ``mobench run`` ends in one
+line naming the file (or the sizes and what to set), exits non-zero and leaves nothing in the run
+folder that would block the corrected command's rerun. (An empty file ended in a bare
+StopIteration, the short sample in "Column 'row_status' doesn't exist".)"""
 
 from __future__ import annotations
 
@@ -53,3 +55,15 @@ def test_an_empty_data_file_is_named(tmp_path, capsys, monkeypatch):
     with pytest.raises(SourceUnavailableError) as error:
         load_dataset_split(str(hh), "train", cache_dir=tmp_path / "cache")
     assert str(error.value) == f"split 'train' of {str(hh)!r} holds no rows (train.jsonl.gz)"
+
+
+def test_fewer_instructions_than_eval_prompts(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "alpaca"
+    write_jsonl(root / "train.jsonl", ALPACA_ROWS)
+    line = chat_run(capsys, tmp_path, monkeypatch, root)  # 500 eval prompts by default
+    assert line == (f"mobench: error: dataset {str(root)!r} split 'train' has 12 rows (12 "
+                    "distinct instructions), too few to hold out 500 eval prompts and train on "
+                    "the rest; set task.paper.n_eval_prompts below 12, or task.paper.eval_split "
+                    "to a split to draw the eval prompts from")
+    line = chat_run(capsys, tmp_path, monkeypatch, root, "task.paper.n_eval_prompts=4")
+    assert SCORERS_LINE in line
