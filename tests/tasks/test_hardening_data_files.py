@@ -1,12 +1,14 @@
-"""Hardening, round three (issue 27), the data-loading part: an empty data file, and an Alpaca
-sample with fewer instructions than the eval prompts asked for. Each ``mobench run`` ends in one
-line naming the file (or the sizes and what to set), exits non-zero and leaves nothing in the run
-folder that would block the corrected command's rerun. (An empty file ended in a bare
-StopIteration, the short sample in "Column 'row_status' doesn't exist".)"""
+"""Hardening, round three (issue 27), the data-loading part: an empty data file, an Alpaca sample
+with fewer instructions than the eval prompts asked for, and a malformed line in a JSON-lines
+file. Each ``mobench run`` ends in one line naming the file (and the line, or the sizes and what
+to set), exits non-zero and leaves nothing in the run folder that would block the corrected
+command's rerun. (An empty file ended in a bare StopIteration, the short sample in "Column
+'row_status' doesn't exist", the bad line in a character offset and a hint about other files.)"""
 
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from hardening_support import one_error_line
 from mobench.core.errors import SourceUnavailableError
 from mobench.data.sources import load_dataset_split
 
-from .paper_checkpoints import ALPACA_ROWS, write_jsonl
+from .paper_checkpoints import ALPACA_ROWS, HELPFUL_TRAIN, write_jsonl
 
 # The line a chat run ends with once its data loads: the paper's style scorers are not public.
 SCORERS_LINE = ("none for helpful, humorous, philosophical (the paper's style scorers are not "
@@ -67,3 +69,40 @@ def test_fewer_instructions_than_eval_prompts(tmp_path, capsys, monkeypatch):
                     "to a split to draw the eval prompts from")
     line = chat_run(capsys, tmp_path, monkeypatch, root, "task.paper.n_eval_prompts=4")
     assert SCORERS_LINE in line
+
+
+def test_a_malformed_json_line_is_named(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "alpaca"
+    lines = [json.dumps(row) for row in ALPACA_ROWS]
+    good = lines[2]
+    lines[2] = good + ","  # as a JSON array turned into lines by hand leaves it
+    (root / "train.jsonl").parent.mkdir()
+    (root / "train.jsonl").write_text("".join(line + "\n" for line in lines))
+    line = chat_run(capsys, tmp_path, monkeypatch, root, "task.paper.n_eval_prompts=4")
+    assert line == (f"mobench: error: cannot read split 'train' of {str(root)!r}: line 3 of "
+                    f"{str(root / 'train.jsonl')!r} is not valid JSON (Extra data at column "
+                    f"{len(good) + 1}); fix or remove that line")
+    lines[2] = good
+    (root / "train.jsonl").write_text("".join(line + "\n" for line in lines))
+    line = chat_run(capsys, tmp_path, monkeypatch, root, "task.paper.n_eval_prompts=4")
+    assert SCORERS_LINE in line
+    # compressed, as hh-rlhf ships its files: a line cut short
+    hh = tmp_path / "hh"
+    text = "".join(json.dumps(row) + "\n" for row in HELPFUL_TRAIN)
+    (hh / "helpful-base").mkdir(parents=True)
+    with gzip.open(hh / "helpful-base" / "train.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write(text[:len(text) - 20])
+    with pytest.raises(SourceUnavailableError) as error:
+        load_dataset_split(str(hh), "train", data_dir="helpful-base", cache_dir=tmp_path / "c")
+    assert str(error.value).startswith(
+        f"cannot read split 'train' of {str(hh / 'helpful-base')!r}: line 2 of "
+        f"{str(hh / 'helpful-base' / 'train.jsonl.gz')!r} is not valid JSON (Unterminated string")
+    # one JSON document over several lines (a .json array) is no JSON-lines file: no line is
+    # blamed, the reader's own error is told
+    doc = tmp_path / "doc"
+    doc.mkdir()
+    (doc / "train.json").write_text(json.dumps(ALPACA_ROWS, indent=1)[:-3])  # cut short
+    with pytest.raises(SourceUnavailableError) as error:
+        load_dataset_split(str(doc), "train", cache_dir=tmp_path / "c")
+    assert str(error.value).startswith(f"cannot read split 'train' of {str(doc)!r} from "
+                                       "train.json (")
