@@ -12,9 +12,11 @@ pre-download them, so every source may also be a local folder in the hub's layou
 Which files make a split is decided here, before ``datasets`` reads anything, so that a folder
 that would load wrongly is refused in one line: one holding a split twice (``test.jsonl`` beside
 ``test.jsonl.gz``: every row would be read twice) or in two formats, a Git LFS pointer where the
-data file should be (a clone made without git-lfs), a sub-folder that does not exist. When a
-folder holds other files a split's name also matches (another jsonl of a different schema, say),
-the sources' ``data_files`` name the file (or glob) of each split explicitly: keys ``<split>`` or
+data file should be (a clone made without git-lfs), an empty (0-byte) data file, a sub-folder
+that does not exist. A JSON-lines file that ``datasets`` fails to read is scanned then, and its
+first malformed line is named (number and what is wrong). When a folder holds other files a
+split's name also matches (another jsonl of a different schema, say), the sources'
+``data_files`` name the file (or glob) of each split explicitly: keys ``<split>`` or
 ``<data_dir>/<split>``, paths relative to the dataset folder (or repository) or absolute.
 
 A source that is neither an existing path nor reachable on the hub raises
@@ -25,8 +27,14 @@ holds no ``config.json``, or LFS pointers instead of weights, is named as such.
 
 from __future__ import annotations
 
+import bz2
+import contextlib
 import glob
-from collections.abc import Iterable, Mapping
+import gzip
+import json
+import logging
+import lzma
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +54,8 @@ COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".lz4")
 LFS_POINTER_HEADER = b"version https://git-lfs.github.com/spec/v1"
 # Library messages (a cast error lists whole schemas) are cut to this many characters.
 MAX_DETAIL = 300
+# How a JSON-lines file is opened to find a malformed line (other compressions are not scanned).
+TEXT_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def is_local_source(source: str) -> bool:
@@ -183,20 +193,79 @@ def _load_local_split(folder: Path, split: str, config_name: str, data_dir: str,
     pointer = next((f for f in files if is_lfs_pointer(f)), None)
     if pointer is not None:
         raise SourceUnavailableError(lfs_pointer_message(pointer))
+    # datasets' json reader ends in a bare StopIteration on an empty file; other formats fail on
+    # it without saying which file
+    empty = next((f for f in files if f.stat().st_size == 0), None)
+    if empty is not None:
+        raise SourceUnavailableError(f"data file {str(empty)!r} of split {split!r} is empty "
+                                     "(0 bytes), as an interrupted download or copy leaves it; "
+                                     "fetch it again")
     builder = _one_format(files, split, root)
     kwargs: dict[str, Any] = {"data_files": {split: [str(f) for f in files]}, "split": split}
     if cache_dir is not None:
         kwargs["cache_dir"] = str(cache_dir)
     try:
-        return datasets.load_dataset(builder, **kwargs)
-    except (ValueError, OSError, EOFError, datasets.exceptions.DatasetsError) as error:
+        with _quiet_readers():
+            return datasets.load_dataset(builder, **kwargs)
+    except (ValueError, OSError, EOFError, StopIteration,
+            datasets.exceptions.DatasetsError) as error:
         named = ", ".join(f.name for f in files[:3]) + (" ..." if len(files) > 3 else "")
+        cause = root_cause(error)
+        if isinstance(cause, StopIteration):  # the json reader, on a file of no rows (a .gz)
+            raise SourceUnavailableError(f"split {split!r} of {str(root)!r} holds no rows "
+                                         f"({named})") from None
+        # the json reader's error is a character offset into the file: find the line, only now
+        # that reading failed, so that good files are read once
+        for path in files if builder == "json" else []:
+            bad = _bad_json_line(path)
+            if bad is not None:
+                raise SourceUnavailableError(
+                    f"cannot read split {split!r} of {str(root)!r}: line {bad[0]} of "
+                    f"{str(path)!r} is not valid JSON ({bad[1]}); fix or remove that line"
+                ) from None
         hint = "" if data_files else ("; if other files match the split's name, name its data "
                                       "file in the sources' data_files")
-        cause = root_cause(error)
         raise SourceUnavailableError(
             f"cannot read split {split!r} of {str(root)!r} from {named} ({type(cause).__name__}: "
             f"{one_line(str(cause), MAX_DETAIL)}){hint}") from None
+
+
+@contextlib.contextmanager
+def _quiet_readers() -> Iterator[None]:
+    """Silence the errors datasets' file readers log before raising (a json file that fails
+    logs "The document is empty"): each failure is told in the one line raised instead."""
+    readers = logging.getLogger("datasets.packaged_modules")
+    level = readers.level
+    readers.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        readers.setLevel(level)
+
+
+def _bad_json_line(path: Path) -> tuple[int, str] | None:
+    """The first line of a JSON-lines file that is no JSON value: (line number, what is wrong).
+    None when every line is one, when the file is one JSON document over several lines (a
+    ``.json`` array, whose first line is no value alone), or when it cannot be scanned."""
+    if path.suffix in COMPRESSIONS and path.suffix not in TEXT_OPENERS:
+        return None  # zstd, lz4: no reader in the standard library
+    opener = TEXT_OPENERS.get(path.suffix, open)
+    first = True
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as error:
+                    if first and _uncompressed_name(path).endswith(".json"):
+                        return None
+                    return number, f"{error.msg} at column {error.colno}"
+                first = False
+    except (OSError, EOFError):
+        return None
+    return None
 
 
 def _load_configured(folder: Path, split: str, config_name: str, data_dir: str,

@@ -241,8 +241,17 @@ def load_chat_data(sources: ChatPaperSources, styles: Sequence[str],
     else:
         eval_prompts = prompt_table(train["prompt"], sources.n_eval_prompts, "alpaca")
         held_out = set(eval_prompts["prompt"])
+        rows = len(train)
         train = train.filter(lambda batch: [p not in held_out for p in batch["prompt"]],
                              batched=True)
+        if not len(train):  # a sample smaller than the eval prompts: nothing left to train on
+            cut = " within task.paper.max_train_rows" if sources.max_train_rows else ""
+            raise ConfigError(
+                f"dataset {sources.dataset!r} split {sources.split!r} has {rows} rows{cut} "
+                f"({len(held_out)} distinct instructions), too few to hold out "
+                f"{sources.n_eval_prompts} eval prompts and train on the rest; set "
+                f"task.paper.n_eval_prompts below {len(held_out)}, or task.paper.eval_split to "
+                "a split to draw the eval prompts from")
     pairs = {}
     for style, source in sources.style_pairs:
         if style in styles:
