@@ -89,6 +89,16 @@ def test_git_revision_hashes_the_uncommitted_changes(tmp_path):
     assert first["dirty"] and second["dirty"]
     assert first["diff_sha256"] != second["diff_sha256"]  # which changes, not only that some did
     assert git_revision(tmp_path / "nowhere") is None
+    # the leaderboards' outputs, which a regeneration rewrites as it goes, are not the code
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "reports" / "results").mkdir(parents=True)
+    (tmp_path / "reports" / "results" / "spec.json").write_text("{}\n")
+    git("add", "reports")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
+    (tmp_path / "reports" / "results" / "spec.json").write_text('{"new": 1}\n')
+    assert git_revision(tmp_path / "reports")["dirty"] is False
+    (tmp_path / "a.py").write_text("x = 4\n")
+    assert git_revision(tmp_path / "reports")["dirty"] is True
 
 
 def test_a_changed_module_is_told_from_an_unchanged_one(tmp_path, monkeypatch):

@@ -29,15 +29,23 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+# What a run cannot read: the committed leaderboards and results, which a regeneration rewrites
+# as it goes (a tree whose only changes are there still reproduces the runs it makes).
+OUTPUTS_PATHSPEC = ":(top,exclude)reports"
+
+
 def git_revision(path: Path | None = None) -> dict[str, Any] | None:
     """The commit of the checkout mobench runs from, if any, and whether its tracked files had
-    changes; with changes, a SHA-256 of ``git diff HEAD`` (which changes, not only that some did).
+    changes (outside ``reports/``, the leaderboards' outputs, see :data:`OUTPUTS_PATHSPEC`);
+    with changes, a SHA-256 of ``git diff HEAD`` (which changes, not only that some did).
     """
     where = path or Path(__file__).resolve().parent
     try:
         commit = _git(where, "rev-parse", "HEAD").strip()
-        status = _git(where, "status", "--porcelain", "--untracked-files=no")
-        diff = _git(where, "diff", "HEAD", "--no-color", "--no-ext-diff") if status.strip() else ""
+        status = _git(where, "status", "--porcelain", "--untracked-files=no", "--",
+                      OUTPUTS_PATHSPEC)
+        diff = (_git(where, "diff", "HEAD", "--no-color", "--no-ext-diff", "--",
+                     OUTPUTS_PATHSPEC) if status.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
     revision: dict[str, Any] = {"commit": commit, "dirty": bool(status.strip())}
