@@ -55,6 +55,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                             config_file=args.config, overrides=args.overrides)
     folder = Path(args.output) if args.output else default_run_folder(spec)
     _say(f"mobench: {spec.method} on {spec.task} ({spec.scale}, seed {spec.seed}) -> {folder}")
+    if args.resume:
+        from mobench.run.artifacts import is_finished, repair_if_damaged
+        from mobench.run.runfolder import check_run_folder
+
+        if is_finished(folder):
+            check_run_folder(folder, spec, resume=True)  # this very run, before touching it
+            # a finished run is "already complete" only if its files verify; damaged derived
+            # files are removed here and the runner recomputes them from the records
+            repair_if_damaged(folder)
     outcome = execute_run(spec, folder, resume=args.resume, device=args.device,
                           hooks=RunHooks(on_stage=lambda stage: _say(f"mobench: {stage}")))
     if outcome.resumed_complete:

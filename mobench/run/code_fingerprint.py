@@ -9,7 +9,9 @@ leaderboard change that touches no module a run loaded leaves its committed resu
 Left out on purpose: the CLI and the leaderboard, which choose which runs are made and show them
 but compute nothing inside one (what they pass in is in the run's identity), the sweep driver,
 and the record keeping (this module, provenance, published results), which writes down where a
-run came from and reads results back but computes no number of it.
+run came from and reads results back but computes no number of it. So is the check of a finished
+run's files (:mod:`mobench.run.artifacts`): it reads and judges them, computes no number, and when
+they are damaged removes the derived ones for the unchanged runner to recompute.
 A module that is added to a run's imports must be imported by a module the run already loads, so
 a recorded list that still hashes the same cannot miss it (a plugin registered through an entry
 point is the exception: its module is recorded once loaded, since it defines the method or task).
@@ -27,7 +29,7 @@ TRACKED_PACKAGES = ("mobench", "methods", "tasks")
 METHODS_PACKAGE, TASKS_PACKAGE = "mobench.methods", "mobench.tasks"
 UNTRACKED_PREFIXES = ("mobench.cli", "mobench.leaderboard", "mobench.run.sweep",
                       "mobench.run.code_fingerprint", "mobench.run.provenance",
-                      "mobench.run.published")
+                      "mobench.run.published", "mobench.run.artifacts")
 
 
 def _is_tracked(name: str, extra: Sequence[str]) -> bool:
