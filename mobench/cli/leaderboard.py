@@ -7,10 +7,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mobench.cli.arguments import threads_argument
 from mobench.core.errors import ConfigError
 from mobench.core.text import plural
+
+if TYPE_CHECKING:
+    from mobench.run.sweep import SlurmSettings
 
 
 def usable_cores() -> int:
@@ -44,14 +48,7 @@ def _say(message: str) -> None:
 # --------------------------------------------------------------------------------------- sweep
 def cmd_sweep(args: argparse.Namespace) -> int:
     from mobench.core import registry
-    from mobench.run.sweep import (
-        SlurmSettings,
-        parse_list,
-        parse_seeds,
-        plan_sweep,
-        reuse_current_results,
-        run_sweep,
-    )
+    from mobench.run.sweep import open_output, parse_list, parse_seeds
 
     if args.methods in ("all", "builtin"):
         methods = [e.name for e in registry.methods.entries()
@@ -62,7 +59,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     if args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
+    slurm = slurm_settings_from(args)
     root = Path(args.output)
+    # the output is checked and held before any run is planned or started: one line, no worker
+    with open_output(root):
+        return _sweep(args, methods, tasks, seeds, root, slurm)
+
+
+def slurm_settings_from(args: argparse.Namespace) -> SlurmSettings:
+    """The SLURM settings of ``mobench sweep``: the --slurm-config file's, then the flags'."""
+    from mobench.run.sweep import read_slurm_file, slurm_settings
+
+    return slurm_settings(
+        read_slurm_file(args.slurm_config) if args.slurm_config else None,
+        partition=args.slurm_partition, time_min=args.slurm_time_min,
+        gpus_per_node=args.slurm_gpus, cpus_per_task=args.slurm_cpus, mem_gb=args.slurm_mem_gb,
+        array_limit=args.slurm_array_limit, sbatch=args.slurm_sbatch)
+
+
+def _sweep(args: argparse.Namespace, methods: list[str], tasks: list[str], seeds: list[int],
+           root: Path, slurm: SlurmSettings) -> int:
+    """The sweep itself, on an output that :func:`cmd_sweep` holds."""
+    from mobench.run.sweep import plan_sweep, reuse_current_results, run_sweep
+
     jobs = plan_sweep(methods, tasks, seeds, scale=args.scale or "tiny", root=root,
                       overrides=args.overrides, config_file=args.config or "", jobs=args.jobs,
                       threads=args.threads, device=args.device)
@@ -87,11 +106,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     def report(outcome) -> None:  # type: ignore[no-untyped-def]
         if outcome.status != "skipped":
-            _say(f"mobench: {outcome.status}: {outcome.job.label} in {outcome.seconds:.0f} s")
+            where = f" ({outcome.where})" if outcome.where else ""
+            _say(f"mobench: {outcome.status}: {outcome.job.label} in {outcome.seconds:.0f} s"
+                 f"{where}")
 
-    slurm = SlurmSettings(partition=args.slurm_partition, time_min=args.slurm_time_min,
-                          gpus_per_node=args.slurm_gpus, cpus_per_task=args.slurm_cpus,
-                          mem_gb=args.slurm_mem_gb)
     summary = run_sweep(jobs, executor=args.executor, workers=args.jobs, slurm=slurm,
                         on_outcome=report)
     print(summary.format())
@@ -231,11 +249,26 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--executor", choices=["local", "slurm", "submitit-local"],
                        default="local")
     sweep.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    sweep.add_argument("--slurm-partition", default="")
-    sweep.add_argument("--slurm-time-min", type=int, default=240)
-    sweep.add_argument("--slurm-gpus", type=int, default=1)
-    sweep.add_argument("--slurm-cpus", type=int, default=8)
-    sweep.add_argument("--slurm-mem-gb", type=int, default=0)
+    slurm = sweep.add_argument_group(
+        "SLURM (--executor slurm)", "what each run's job asks for; flags win over the "
+        "--slurm-config file's settings, which win over the defaults")
+    slurm.add_argument("--slurm-config", metavar="FILE",
+                       help="a YAML file of these settings: partition, time_min, cpus_per_task, "
+                            "mem_gb, gpus_per_node, array_limit, sbatch (a mapping)")
+    slurm.add_argument("--slurm-partition", default=None,
+                       help="partition (default: the cluster's)")
+    slurm.add_argument("--slurm-time-min", type=int, default=None,
+                       help="time limit per job in minutes (240); a run stopped there resumes "
+                            "on the next sweep")
+    slurm.add_argument("--slurm-cpus", type=int, default=None, help="CPU cores per job (8)")
+    slurm.add_argument("--slurm-mem-gb", type=int, default=None,
+                       help="memory per job in GiB (default: the cluster's)")
+    slurm.add_argument("--slurm-gpus", type=int, default=None, help="GPUs per job (1; 0: none)")
+    slurm.add_argument("--slurm-sbatch", action="append", metavar="NAME=VALUE",
+                       help="another sbatch parameter, e.g. account=mylab or constraint=a100 "
+                            "(a NAME alone for a flag); repeatable")
+    slurm.add_argument("--slurm-array-limit", type=int, default=None,
+                       help="at most this many of the sweep's jobs at once (the array's %%N)")
     sweep.add_argument("overrides", nargs="*", metavar="key=value",
                        help="overrides for every run, e.g. method.train.steps=50; method.* keys "
                             "apply to the methods whose config has them")
