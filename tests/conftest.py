@@ -46,6 +46,7 @@ def cli_env(cache_dir: Path) -> dict[str, str]:
     env["MOBENCH_CACHE"] = str(cache_dir)
     env["CI"] = "true"
     env.pop("MOBENCH_TEST_KILL", None)
+    env.pop("MOBENCH_TEST_HANG", None)
     return env
 
 
@@ -54,3 +55,29 @@ def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path,
     """``mobench ARGS`` in a subprocess (the installed console script's entry function)."""
     return subprocess.run([sys.executable, "-m", "mobench.cli", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
+
+
+# The sweep tests' micro grid: two methods by two seeds on the toy task at one torch thread, a
+# few seconds a run. Panacea trains with PPO there and checkpoints every rollout (step 4, 8, 12,
+# 16), so a run stopped after a checkpoint resumes from it.
+MICRO_SWEEP = ("--methods", "panacea,toy-steer", "--tasks", "toy", "--seeds", "0,1",
+               "--threads", "1", "eval.n_bootstrap=5", "method.train.signal=ppo",
+               "method.train.steps=16", "method.train.batch_size=4", "method.train.checkpoints=4",
+               "method.train.ppo.rollout_prompts=8", "method.train.ppo.max_new_tokens=6")
+
+
+@pytest.fixture(scope="session")
+def micro_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The root of :data:`MICRO_SWEEP` run by the local executor (two workers), once a session:
+    the reference the SLURM executor must match, and the runs the repair tests damage copies
+    of. Read only."""
+    from mobench.cli import main
+
+    root = tmp_path_factory.mktemp("micro-sweep") / "runs"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("CI", "true")
+        mp.delenv("MOBENCH_TEST_KILL", raising=False)
+        mp.delenv("MOBENCH_TEST_HANG", raising=False)
+        assert main(["sweep", *MICRO_SWEEP, "--jobs", "2", "--output", str(root)]) == 0
+    return root

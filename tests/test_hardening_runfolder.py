@@ -128,6 +128,19 @@ def test_read_only_output_folder(capsys, tmp_path, env):
     assert "is not writable" in line and not (folder / "run").exists()
 
 
+@pytest.mark.skipif(writes_into_read_only_folders(),
+                    reason="this process writes into read-only folders (root)")
+def test_sweep_into_a_read_only_output_folder(capsys, tmp_path, env, monkeypatch):
+    # refused before any run is planned or started (issue 26): one line, and no "it resumes"
+    monkeypatch.setattr("mobench.run.sweep.run_sweep",
+                        lambda *a, **k: pytest.fail("the sweep started its runs"))
+    folder = tmp_path / "locked"
+    folder.mkdir(mode=0o555)
+    line = one_error_line(capsys, ["sweep", "--methods", "base", "--tasks", "toy", "--output",
+                                   str(folder / "runs")])
+    assert "is not writable" in line and not (folder / "runs").exists()
+
+
 def test_immutable_output_folder(capsys, tmp_path, env):
     folder = tmp_path / "immutable"
     folder.mkdir()

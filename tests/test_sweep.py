@@ -10,7 +10,14 @@ import pytest
 from conftest import run_cli
 
 from mobench.core.errors import ConfigError
-from mobench.run.sweep import parse_seeds, plan_sweep, run_sweep
+from mobench.run.sweep import (
+    SlurmSettings,
+    parse_seeds,
+    plan_sweep,
+    run_sweep,
+    slurm_parameters,
+    slurm_settings,
+)
 
 OVERRIDES = ["eval.n_bootstrap=5", "method.train.steps=4", "method.train.batch_size=4"]
 UNTRAINED = ["eval.n_bootstrap=5"]  # base and toy-steer train nothing
@@ -80,3 +87,26 @@ def test_the_submitit_path_runs_the_same_jobs(tmp_path, monkeypatch):
     assert [o.status for o in summary.outcomes] == ["done", "done"], summary.format()
     assert finished(tmp_path / "runs") == [("base", "toy", 0), ("base", "toy", 3)]
     assert any(p.name.endswith("_result.pkl") for p in (tmp_path / "submitit").iterdir())
+
+
+def test_slurm_settings_come_from_a_file_and_the_flags(tmp_path):
+    from mobench.run.sweep import read_slurm_file
+
+    cluster_file = tmp_path / "cluster.yaml"
+    cluster_file.write_text("slurm:\n  partition: gpu\n  time_min: 600\n  gpus_per_node: 2\n"
+                            "  sbatch: {account: mylab, exclusive: true}\n  array_limit: 8\n")
+    settings = slurm_settings(read_slurm_file(cluster_file), time_min=30, cpus_per_task=None,
+                              sbatch=["qos=high", "account=other"])
+    assert settings == SlurmSettings(partition="gpu", time_min=30, gpus_per_node=2,
+                                     sbatch=(("account", "other"), ("exclusive", ""),
+                                             ("qos", "high")), array_limit=8)
+    assert slurm_parameters(settings) == {
+        "timeout_min": 30, "cpus_per_task": 8, "nodes": 1, "tasks_per_node": 1,
+        "name": "mobench", "gpus_per_node": 2, "slurm_partition": "gpu",
+        "slurm_array_parallelism": 8,
+        "slurm_additional_parameters": {"account": "other", "exclusive": True, "qos": "high"}}
+    assert "gpus_per_node" not in slurm_parameters(slurm_settings(gpus_per_node=0))
+    with pytest.raises(ConfigError, match="unknown SLURM setting 'partiton'"):
+        slurm_settings({"partiton": "gpu"})
+    with pytest.raises(ConfigError, match="'time_min' must be an integer of at least 1"):
+        slurm_settings(time_min=0)

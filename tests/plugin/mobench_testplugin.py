@@ -11,7 +11,11 @@ Fault injection for the resume tests: ``MOBENCH_TEST_KILL`` set to ``fit``, ``ge
 on the N-th generate call, after N-1 batches were written), ``score:N`` (kill on the N-th scorer
 call, mid-batch), ``train:N`` (kill as the N-th training run of the engine starts: between two
 experts, say) or ``finalize`` (kill after all records are written, before the metrics) makes
-the process SIGKILL itself there.
+the process SIGKILL itself there; ``save:N`` kills it just after the engine wrote its N-th
+checkpoint. ``MOBENCH_TEST_HANG`` takes the same points but makes the process stop there for good
+(until killed from outside), after writing its pid (and its SLURM job id, in a SLURM job) to a
+file named after the pid in the folder ``MOBENCH_TEST_HANG_DIR``: the sweep tests kill, cancel
+or time out a run caught there.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +42,7 @@ from mobench import (
     generate_texts,
 )
 
-_calls: Counter[str] = Counter()
+_calls: Counter[tuple[str, str]] = Counter()
 VOWELS = set("aeiou")
 WORDS = ("apple", "banana", "cherry", "dog", "egg", "fig", "grape", "house", "igloo", "jam",
          "kite", "lemon", "mango", "night", "orange", "pear", "queen", "river", "sun", "tree",
@@ -45,16 +50,28 @@ WORDS = ("apple", "banana", "cherry", "dog", "egg", "fig", "grape", "house", "ig
 
 
 def _maybe_kill(point: str) -> None:
-    """SIGKILL this process when MOBENCH_TEST_KILL names ``point`` (with its call count)."""
-    wanted = os.environ.get("MOBENCH_TEST_KILL", "")
-    if not wanted:
-        return
-    name, _, count = wanted.partition(":")
-    if name != point:
-        return
-    _calls[point] += 1
-    if not count or _calls[point] == int(count):
+    """SIGKILL this process when MOBENCH_TEST_KILL names ``point`` (with its call count); stop
+    here for good when MOBENCH_TEST_HANG does."""
+    if _reached("MOBENCH_TEST_KILL", point):
         os.kill(os.getpid(), signal.SIGKILL)
+    if _reached("MOBENCH_TEST_HANG", point):
+        job = os.environ.get("SLURM_JOB_ID", "")
+        if os.environ.get("SLURM_ARRAY_JOB_ID"):  # scancel wants an array's task as A_T
+            job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+        marker = Path(os.environ["MOBENCH_TEST_HANG_DIR"]) / str(os.getpid())
+        marker.write_text(f"{os.getpid()} {job}\n")
+        while True:
+            time.sleep(1)
+
+
+def _reached(variable: str, point: str) -> bool:
+    """Whether the fault that ``variable`` names (``point`` or ``point:N``) is due now."""
+    wanted = os.environ.get(variable, "")
+    name, _, count = wanted.partition(":")
+    if not wanted or name != point:
+        return False
+    _calls[variable, point] += 1
+    return not count or _calls[variable, point] == int(count)
 
 
 if os.environ.get("MOBENCH_TEST_KILL") == "finalize":
@@ -78,6 +95,18 @@ if os.environ.get("MOBENCH_TEST_KILL", "").startswith("train:"):
         return _train(self)
 
     Trainer.train = _killing_train  # type: ignore[method-assign]
+
+if any(os.environ.get(v, "").startswith("save:")
+       for v in ("MOBENCH_TEST_KILL", "MOBENCH_TEST_HANG")):
+    from mobench.engine.trainer import Trainer
+
+    _save = Trainer._save
+
+    def _stopping_save(self, backend, steps_done):  # type: ignore[no-untyped-def]
+        _save(self, backend, steps_done)
+        _maybe_kill("save")
+
+    Trainer._save = _stopping_save  # type: ignore[method-assign]
 
 
 def vowel_share(prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
