@@ -82,9 +82,12 @@ def _sweep(args: argparse.Namespace, methods: list[str], tasks: list[str], seeds
     """The sweep itself, on an output that :func:`cmd_sweep` holds."""
     from mobench.run.sweep import plan_sweep, reuse_current_results, run_sweep
 
+    threads = args.threads
+    if threads is None and args.executor == "slurm":
+        threads = slurm.cpus_per_task  # a job's cores, not this machine's split between --jobs
     jobs = plan_sweep(methods, tasks, seeds, scale=args.scale or "tiny", root=root,
                       overrides=args.overrides, config_file=args.config or "", jobs=args.jobs,
-                      threads=args.threads, device=args.device)
+                      threads=threads, device=args.device)
     _say(f"mobench: sweep of {len(jobs)} runs ({len(methods)} methods x {len(tasks)} tasks x "
          f"{len(seeds)} seeds) under {root}, executor {args.executor}")
     if args.publish:
@@ -237,7 +240,8 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--jobs", type=int, default=1,
                        help="runs at a time with the local executor (the cores are split)")
     sweep.add_argument("--threads", type=threads_argument, default=None,
-                       help="torch threads per run (default: the cores split between the jobs); "
+                       help="torch threads per run (default: the cores split between the jobs; "
+                            "with --executor slurm, the CPUs each job asks for); "
                             "the numbers depend on it, and the committed leaderboards ran with 1")
     sweep.add_argument("--reuse", metavar="RESULTS",
                        help="published results (reports/results) laid out like --output: a run "
