@@ -173,8 +173,7 @@ def test_run_resume_repairs_a_truncated_front_rather_than_calling_it_complete(
         assert main(["run", "--method", "toy-steer", "--task", "toy", "--output", str(folder),
                      "--resume", "eval.n_bootstrap=5"]) == 0
     assert "already complete" not in capsys.readouterr().err
-    assert f"{folder}: front.csv has 2 of its 3 rows; recomputing its results from its " \
-           "records (resuming it)" in said
+    assert f"{folder}: front.csv has 2 of its 3 rows; recomputing it from the records" in said
     assert (folder / store.FRONT_FILE).read_text() == (original / store.FRONT_FILE).read_text()
     assert metrics(folder) == metrics(original)
 

@@ -78,8 +78,8 @@ def repair_if_damaged(folder: Path, busy_hint: str = store.BUSY_RUN_HINT) -> str
         damage = run_damage(folder)  # again under the lock: another process may have fixed it
         if damage:
             repair_run(folder)
-            logger.warning("%s: %s; recomputing its results from its records (resuming it)",
-                           folder, damage)
+            # worded as the runner words its own recomputation of an unreadable metrics.json
+            logger.warning("%s: %s; recomputing it from the records", folder, damage)
     return damage
 
 

@@ -439,9 +439,9 @@ def run_job(job: SweepJob, reraise: tuple[type[BaseException], ...] = ()) -> Swe
 
 
 def run_cluster_job(job: SweepJob) -> SweepOutcome:
-    """:func:`run_job` as a submitit job: the harness's messages (resumes, legs) go to the
-    job's log, and submitit's warning of the time limit (SIGUSR2, 90 s ahead) stops the run,
-    which the next sweep resumes."""
+    """:func:`run_job` as a submitit job (SLURM's or submitit's local one): the harness's
+    messages (resumes, legs) go to the job's log, and submitit's warning of the time limit
+    (SIGUSR2, 90 s ahead on SLURM) stops the run, which the next sweep resumes."""
     from submitit.core.utils import UncompletedJobError
 
     handler = logging.StreamHandler(sys.stderr)
@@ -659,7 +659,7 @@ def _run_submitit(todo: Sequence[tuple[int, SweepJob]], executor: str, slurm: Sl
     else:
         runner = submitit.LocalExecutor(folder=str(logs))
         runner.update_parameters(timeout_min=slurm.time_min)
-        handles = [runner.submit(run_job, job) for _, job in todo]
+        handles = [runner.submit(run_cluster_job, job) for _, job in todo]
     waiting = {handle.job_id: (index, job, handle)
                for (index, job), handle in zip(todo, handles, strict=True)}
     try:
