@@ -88,8 +88,9 @@ def _sweep(args: argparse.Namespace, methods: list[str], tasks: list[str], seeds
     jobs = plan_sweep(methods, tasks, seeds, scale=args.scale or "tiny", root=root,
                       overrides=args.overrides, config_file=args.config or "", jobs=args.jobs,
                       threads=threads, device=args.device)
-    _say(f"mobench: sweep of {len(jobs)} runs ({len(methods)} methods x {len(tasks)} tasks x "
-         f"{len(seeds)} seeds) under {root}, executor {args.executor}")
+    _say(f"mobench: sweep of {plural(len(jobs), 'run')} ({plural(len(methods), 'method')} x "
+         f"{plural(len(tasks), 'task')} x {plural(len(seeds), 'seed')}) under {root}, "
+         f"executor {args.executor}")
     if args.publish:
         from mobench.run.provenance import git_revision
 
@@ -128,7 +129,8 @@ def _publish(folders: list[Path], root: Path) -> None:
 
     written = publish_runs(folders, root)
     size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
-    print(f"published {len(written)} run(s) to {root} ({size / 1e6:.2f} MB under it in all)")
+    print(f"published {plural(len(written), 'run')} to {root} ({size / 1e6:.2f} MB under it "
+          "in all)")
 
 
 # -------------------------------------------------------------------------------------- report
