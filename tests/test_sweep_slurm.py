@@ -81,8 +81,8 @@ def slurm_sweeps(slurm_cluster, tmp_path_factory: pytest.TempPathFactory):
     after their first checkpoint (step 4 of 16); then one of their jobs is cancelled with
     scancel, and the other's time limit is brought forward to now, so that Slurm kills it as it
     kills a job whose limit has run out (a limit counts in minutes, and waiting one out would
-    cost a minute here). The second sweep resumes both. Yields (root, first, second) with the
-    sweeps' completed processes."""
+    cost a minute here). The second sweep resumes both. Returns the root and the two sweeps'
+    completed processes (the second runs in this process, its output captured)."""
     scratch = tmp_path_factory.mktemp("slurm-sweep")
     root, hang = scratch / "runs", scratch / "hang"
     hang.mkdir()
