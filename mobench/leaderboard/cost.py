@@ -56,20 +56,18 @@ def _inference(key: str) -> Callable[[LeaderboardRow], float]:
     return lambda row: float(row.evaluation_cost[key])
 
 
-def _train_seconds(row: LeaderboardRow) -> float:
-    return float(row.cost["train_seconds"])
-
-
-def _inference_seconds(row: LeaderboardRow) -> float:
-    return float(row.evaluation_cost["seconds"])
-
-
-def _inference_tokens(row: LeaderboardRow) -> float:
-    return float(row.evaluation_cost["sampled_tokens"])
-
-
 def _inference_token_passes(row: LeaderboardRow) -> float:
     return float(row.evaluation_cost["sampled_tokens"] + row.evaluation_cost["model_token_passes"])
+
+
+def _total(training: Callable[[LeaderboardRow], float],
+           inference: Callable[[LeaderboardRow], float]) -> Callable[[LeaderboardRow], float]:
+    return lambda row: training(row) + inference(row)
+
+
+_train_seconds, _inference_seconds = _training("train_seconds"), _inference("seconds")
+_train_tokens, _inference_tokens = _training("generated_tokens"), _inference("sampled_tokens")
+_train_calls, _inference_calls = _training("reward_calls"), _inference("reward_calls")
 
 
 COST_COLUMNS: tuple[CostColumn, ...] = (
@@ -90,26 +88,26 @@ COST_COLUMNS: tuple[CostColumn, ...] = (
                _inference_seconds),
     CostColumn("total_seconds", "seconds", "total",
                "wall-clock, training plus inference (answering the evaluation)", 1,
-               lambda row: _train_seconds(row) + _inference_seconds(row)),
+               _total(_train_seconds, _inference_seconds)),
     CostColumn("train_tokens_generated", "tokens generated", "training",
-               "tokens sampled in training (rollouts)", 0, _training("generated_tokens")),
+               "tokens sampled in training (rollouts)", 0, _train_tokens),
     CostColumn("inference_tokens_generated", "tokens generated", "inference",
                "tokens sampled answering, discarded candidates included (Best-of-N's N)", 0,
                _inference_tokens),
     CostColumn("total_tokens_generated", "tokens generated", "total",
                "tokens sampled, training plus inference", 0,
-               lambda row: float(row.cost["generated_tokens"]) + _inference_tokens(row)),
+               _total(_train_tokens, _inference_tokens)),
     CostColumn("inference_token_passes", "token passes", "inference",
                "(token, model) forward passes generating: MOD's m experts count m per token",
                0, _inference_token_passes),
     CostColumn("train_reward_calls", "reward calls", "training",
-               "reward-model calls in training", 0, _training("reward_calls")),
+               "reward-model calls in training", 0, _train_calls),
     CostColumn("inference_reward_calls", "reward calls", "inference",
                "reward-model calls answering (Best-of-N scores every candidate); the "
-               "evaluation's own scoring not counted", 0, _inference("reward_calls")),
+               "evaluation's own scoring not counted", 0, _inference_calls),
     CostColumn("total_reward_calls", "reward calls", "total",
                "reward-model calls, training plus inference", 0,
-               lambda row: float(row.cost["reward_calls"] + row.evaluation_cost["reward_calls"])),
+               _total(_train_calls, _inference_calls)),
 )
 
 COLUMNS_BY_NAME = {column.name: column for column in COST_COLUMNS}

@@ -165,10 +165,10 @@ def _grid(plt, k: int, ncols: int, size: tuple[float, float]):  # type: ignore[n
     return figure, axes
 
 
-def steering_figure(board: Leaderboard, styles: Styles | None = None) -> bytes:
+def steering_figure(board: Leaderboard) -> bytes:
     """A steering matrix per method (:mod:`mobench.leaderboard.steering`), the optimal policy's
-    first: rows the objective whose weight rises, columns the objective scored."""
-    del styles  # one colour map, not method colours
+    first: rows the objective whose weight rises, columns the objective scored (one colour map,
+    not the methods' colours)."""
     plt = _pyplot()
     m = len(board.objectives)
     panels: list[tuple[str, np.ndarray]] = []
@@ -312,7 +312,7 @@ def task_figures(board: Leaderboard, styles: Styles) -> list[tuple[str, str, byt
     out = []
     if len(board.objectives) <= MAX_FRONT_OBJECTIVES:
         out.append(("fronts", "fronts", fronts_figure(board, styles)))
-    out.append(("steering", "does λ steer? steering matrices", steering_figure(board, styles)))
+    out.append(("steering", "does λ steer? steering matrices", steering_figure(board)))
     out.append(("steering-curves", "each weight against its objective's score",
                 steering_curves_figure(board, styles)))
     out.append(("cost", "quality against cost", cost_figure(board, styles)))
