@@ -12,18 +12,28 @@ effect and noise; exact scores are whole numbers within the task's bounds, as th
 and the reward model's are continuous. The reference fronts have the real ones' sizes (hh: one
 point, the ideal; hhc and chat3: about 420 points; chat10: 768).
 
-Each implementation runs ``mobench report RUNS --csv --markdown --html`` in this process (the old
-one is the previous bootstrap, copied verbatim below, in one process, with moocore called through
-its public functions as it was; timed against a checkout of that commit: the same CPU time). The
-script prints both wall-clocks, the bootstrap's alone, the CPU time of all processes, their
-ratios, the processes used, the bootstrap's CPU per task (and in the hypervolume), and whether
-the CSVs are byte-identical and every value, interval and rank bit-identical.
+Each implementation runs ``mobench report RUNS --csv OUT --markdown OUT --figures OUT --html
+OUT/leaderboard.html`` (the committed reports' command) in this process. The old one is the
+report before the compute-once issue: the previous bootstrap, copied verbatim below, of every
+scorer set, in one process, with moocore called through its public functions (timed against a
+checkout of that commit: the same CPU time), and the figures drawn one after another twice (for
+the files, then again for the page). The new one bootstraps the ranked scorer set only (the
+reward models' rows carry means, all the page reads of them) and draws each figure once, both in
+``--workers`` processes. The script prints both wall-clocks, the bootstrap's alone, the CPU time
+of all processes, their ratios, the processes used, the bootstrap's CPU per task (and in the
+hypervolume), whether the CSVs are byte-identical, and how many values, intervals and ranks
+differ in any bit, by how much at most. ``--committed reports/results`` reports on the committed
+runs instead of the stand-ins.
 
-Measured on one otherwise idle core of the development machine (``taskset -c 1``), after the
-hypervolumes moved to pygmo's WFG: old 177.9 s bootstrap / 184.4 s report / 183.6 s CPU, new
-31.6 s / 38.4 s / 38.0 s: 4.8x; CPU per task old/new: hh 13.9x, hhc 8.2x, chat3 8.5x, chat10 5.1x
-(its hypervolume 92.5 s against 21.4 s). The CSVs are byte-identical; 54 of 864 summaries differ
-in their last bits (the hypervolume's summation order, within 1e-12 relative).
+Measured on one otherwise idle core of the development machine (``taskset -c 1``, AMD EPYC),
+108 stand-ins: old 182.5 s bootstrap / 198.8 s report / 198.1 s CPU, new 17.5 s / 27.2 s /
+27.1 s: 7.3x; bootstrap CPU per task old/new: hh 26.0x, hhc 13.8x, chat3 12.7x, chat10 9.5x (its
+hypervolume 94.7 s against 10.5 s). The CSVs are byte-identical; 39 of 864 summaries differ in
+their last bits (the hypervolume's summation order, at most 8.4e-13 relative). On the 36
+committed seed-0 runs (``--committed reports/results``): 73.8 s against 11.6 s.
+
+Before that, after the hypervolumes moved to pygmo's WFG (every scorer set bootstrapped, figures
+drawn twice): 31.6 s bootstrap / 38.4 s report on the 108 stand-ins.
 
 Earlier, before pygmo, on the 2 cores shared with other jobs (load average 5-7):
 old 289 s bootstrap / 300 s report / 198 s CPU, new (2 processes) 146 s / 159 s / 105 s: 2.0x,
@@ -31,7 +41,7 @@ the same CSVs and the same bits. hh 13.7x less CPU, hhc and chat3 4.4x, chat10 1
 88 s are its exact 10-objective hypervolume, about 250 sub-problems solved by moocore's compiled
 code per resampled front, 10,800 fronts, which the same intervals need every one of.
 
-    python bench/bench_report.py                    # about 8 minutes on 2 shared cores
+    python bench/bench_report.py                    # about 4 minutes on one core
     python bench/bench_report.py --runs /tmp/runs   # keep (and reuse) the run folders
     python bench/bench_report.py --skip-old         # the new path only
 """
@@ -61,7 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mobench.cli import main as mobench_main  # noqa: E402
 from mobench.cli.leaderboard import usable_cores  # noqa: E402
 from mobench.core import registry  # noqa: E402
-from mobench.leaderboard import aggregate  # noqa: E402
+from mobench.leaderboard import aggregate, figures  # noqa: E402
 from mobench.leaderboard.aggregate import DISTANCES, Summary, _mean  # noqa: E402
 from mobench.leaderboard.collect import RunScores  # noqa: E402
 from mobench.metrics import METRICS, front_metrics  # noqa: E402
@@ -241,17 +251,30 @@ def legacy_summaries(members: Sequence[RunScores], scorer_set: str, reference: n
 
 
 @contextlib.contextmanager
-def legacy_path() -> Iterator[None]:
-    """The report as it was: the legacy bootstrap, in one process, and moocore called through
-    its public functions (the hypervolume's direct calls came with the batched bootstrap)."""
-    summaries, library = aggregate._summaries, hv_module._moocore_c
-    aggregate._summaries = legacy_summaries
+def legacy_path(n_bootstrap: int) -> Iterator[None]:
+    """The report as it was: the legacy bootstrap, in one process, of every scorer set (the
+    reward models' intervals too, which no table or figure reads), moocore called through its
+    public functions (the hypervolume's direct calls came with the batched bootstrap), and the
+    figures drawn one after another, twice (once for the PNG files, once again for the page)."""
+    summaries, library, draw_all = (aggregate._summaries, hv_module._moocore_c,
+                                    figures.all_figures)
+
+    def every_set(members, scorer_set, reference, _, confidence, seed):  # type: ignore[no-untyped-def]
+        return legacy_summaries(members, scorer_set, reference, n_bootstrap, confidence, seed)
+
+    def twice(boards, styles, workers=1):  # type: ignore[no-untyped-def]
+        draw_all(boards, styles, 1)
+        return draw_all(boards, styles, 1)
+
+    aggregate._summaries = every_set
+    figures.all_figures = twice
     hv_module._moocore_c = lambda: None
     hv_module._moocore_hypervolume.cache_clear()
     try:
         yield
     finally:
         aggregate._summaries, hv_module._moocore_c = summaries, library
+        figures.all_figures = draw_all
         hv_module._moocore_hypervolume.cache_clear()
 
 
@@ -307,7 +330,8 @@ def read_cpu_log(log: Path) -> dict[str, tuple[float, float]]:
 
 def run_report(runs_root: Path, out: Path, workers: int, n_bootstrap: int,
                html: bool) -> dict[str, object]:
-    """``mobench report RUNS --csv OUT --markdown OUT [--html OUT/leaderboard.html] --jobs W``
+    """``mobench report RUNS --csv OUT --markdown OUT [--figures OUT --html
+    OUT/leaderboard.html] --jobs W`` (the committed reports' command)
     in this process; the wall-clock of the whole and of its bootstrap (build_leaderboards), the
     CPU time (this process and its workers; per task, and of it in the hypervolume), and the
     leaderboards built."""
@@ -325,7 +349,7 @@ def run_report(runs_root: Path, out: Path, workers: int, n_bootstrap: int,
     command = ["report", str(runs_root), "--csv", str(out), "--markdown", str(out),
                "--n-bootstrap", str(n_bootstrap), "--jobs", str(workers)]
     if html:
-        command += ["--html", str(out / "leaderboard.html")]
+        command += ["--figures", str(out), "--html", str(out / "leaderboard.html")]
     cpu = time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     aggregate.build_leaderboards = timed_build
@@ -346,25 +370,39 @@ def run_report(runs_root: Path, out: Path, workers: int, n_bootstrap: int,
     return built
 
 
-def compare(old: dict, new: dict, old_out: Path, new_out: Path) -> tuple[bool, int, int, int]:
+def _relative_gap(x: Summary, y: Summary, intervals: bool) -> float:
+    pairs = ([(x.value, y.value), (x.ci_low, y.ci_low), (x.ci_high, y.ci_high)] if intervals
+             else [(x.value, y.value)])
+    gaps = [abs(a - b) / max(abs(a), abs(b)) for a, b in pairs
+            if a is not None and b is not None and a != b]
+    if any((a is None) != (b is None) for a, b in pairs):
+        return float("inf")
+    return max(gaps, default=0.0)
+
+
+def compare(old: dict, new: dict, old_out: Path,
+            new_out: Path) -> tuple[bool, int, int, int, float]:
     """(every CSV byte-identical, CSVs, summaries compared, summaries differing in any bit of the
-    value or either end of the interval)."""
+    value or either end of the interval; of the other scorer sets, which the new report gives
+    without intervals, the value; and the largest relative gap of any of them)."""
     csvs = sorted(p.name for p in old_out.glob("leaderboard-*.csv"))
     same_csv = bool(csvs) and all((old_out / n).read_bytes() == (new_out / n).read_bytes()
                                   for n in csvs)
     compared = differing = 0
+    largest = 0.0
     for a, b in zip(old["boards"], new["boards"], strict=True):  # type: ignore[call-overload]
         for ra, rb in zip(a.rows, b.rows, strict=True):
             differing += (ra.method, ra.variant, ra.rank) != (rb.method, rb.variant, rb.rank)
-            sets = [(ra.metrics, rb.metrics)]
-            sets += [(ra.other_sets[name], rb.other_sets[name]) for name in ra.other_sets]
-            for left, right in sets:
+            sets = [(ra.metrics, rb.metrics, True)]
+            sets += [(ra.other_sets[name], rb.other_sets[name], False) for name in ra.other_sets]
+            for left, right, intervals in sets:
                 for metric in METRICS:
                     x, y = left[metric], right[metric]
                     compared += 1
-                    differing += ((x.value, x.ci_low, x.ci_high)
-                                  != (y.value, y.ci_low, y.ci_high))
-    return same_csv, len(csvs), compared, differing
+                    gap = _relative_gap(x, y, intervals)
+                    differing += gap > 0.0
+                    largest = max(largest, gap)
+    return same_csv, len(csvs), compared, differing, largest
 
 
 def main() -> None:
@@ -378,20 +416,29 @@ def main() -> None:
     parser.add_argument("--no-html", action="store_true",
                         help="leave out the HTML page (its figures take seconds, in both)")
     parser.add_argument("--skip-old", action="store_true", help="measure the new path only")
+    parser.add_argument("--committed", type=Path, default=None,
+                        help="report on these run folders (the committed ones: reports/results) "
+                             "instead of synthetic stand-ins")
     args = parser.parse_args()
 
     temporary = tempfile.mkdtemp(prefix="mobench-bench-report-")
-    root = args.runs or Path(temporary) / "runs"
-    started = time.perf_counter()
-    written = synthetic_runs(root)
-    print(f"run folders: {root} ({written} written in {time.perf_counter() - started:.1f} s, "
-          f"{len(TASKS) * len(METHODS) * len(SEEDS) - written} reused): {len(METHODS)} methods x "
-          f"{len(TASKS)} tasks x {len(SEEDS)} seeds, {N_PROMPTS} prompts, scorer sets "
-          f"{', '.join(SCORER_SETS)}")
-    for task in TASKS:
-        spec = task_spec(task)
-        print(f"  {task}: {len(spec.preference_grid)} preferences x {len(spec.objectives)} "
-              f"objectives, reference front of {REFERENCE_SIZES[task]} point(s)")
+    if args.committed:
+        root = args.committed
+        print(f"run folders: {root}, "
+              f"{sum(1 for _ in root.glob('*/*/*/spec.json'))} runs (not synthetic)")
+    else:
+        root = args.runs or Path(temporary) / "runs"
+        started = time.perf_counter()
+        written = synthetic_runs(root)
+        print(f"run folders: {root} ({written} written in {time.perf_counter() - started:.1f} "
+              f"s, {len(TASKS) * len(METHODS) * len(SEEDS) - written} reused): "
+              f"{len(METHODS)} methods x {len(TASKS)} tasks x {len(SEEDS)} seeds, {N_PROMPTS} "
+              f"prompts, scorer sets {', '.join(SCORER_SETS)}")
+        for task in TASKS:
+            spec = task_spec(task)
+            print(f"  {task}: {len(spec.preference_grid)} preferences x "
+                  f"{len(spec.objectives)} objectives, reference front of "
+                  f"{REFERENCE_SIZES[task]} point(s)")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{usable_cores()} usable; load average before: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -406,7 +453,7 @@ def main() -> None:
     results["new"] = run_report(root, outs["new"], args.workers, args.n_bootstrap,
                                 not args.no_html)
     if not args.skip_old:
-        with legacy_path():
+        with legacy_path(args.n_bootstrap):
             results["old"] = run_report(root, outs["old"], 1, args.n_bootstrap,
                                         not args.no_html)
 
@@ -427,13 +474,15 @@ def main() -> None:
               f"{old['cpu_s'] / new['cpu_s']:>6.1f}x")  # type: ignore[operator]
         print("\nbootstrap CPU s per task (of it in the hypervolume), all processes:")
         print(f"{'task':8s} {'old':>16s} {'new':>16s} {'ratio':>6s}")
-        for task in TASKS:
+        for task in sorted(old["per_task"]):  # type: ignore[call-overload]
             (o, oh), (n, nh) = old["per_task"][task], new["per_task"][task]  # type: ignore[index]
             print(f"{task:8s} {o:>7.1f} ({oh:>6.1f}) {n:>7.1f} ({nh:>6.1f}) {o / n:>5.1f}x")
-        same_csv, n_csv, compared, differing = compare(old, new, outs["old"], outs["new"])
+        same_csv, n_csv, compared, differing, largest = compare(old, new, outs["old"],
+                                                                outs["new"])
         print(f"\nCSV leaderboards byte-identical: {'yes' if same_csv else 'NO'} ({n_csv} tasks)")
         print(f"values, intervals and ranks bit-identical: {'yes' if not differing else 'NO'} "
-              f"({compared} summaries compared, {differing} differ)")
+              f"({compared} summaries compared, {differing} differ, by at most {largest:.1e} "
+              "relative)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     shutil.rmtree(temporary, ignore_errors=True)
 

@@ -136,9 +136,10 @@ def reference_leaderboards(runs: list[RunScores],
             members = sorted((r for r in task_runs if r.result.label.method == method),
                              key=lambda r: r.result.label.seed)
             for scorer_set in ("exact", "reward_model"):
+                # intervals for the ranked set only; the others' values are means
                 out[(task, method, scorer_set)] = reference_summaries(
                     members, scorer_set, reference if scorer_set == "exact" else None,
-                    n_bootstrap)
+                    n_bootstrap if scorer_set == "exact" else 0)
     return out
 
 

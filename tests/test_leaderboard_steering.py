@@ -114,6 +114,18 @@ def test_a_task_gets_fronts_only_up_to_three_objectives_and_steering_views_alway
             figures.fronts_figure(board)
 
 
+def test_figures_drawn_in_worker_processes_are_the_same_bytes_in_the_same_order():
+    boards = [board_of(2), board_of(3)]
+    boards[1].task = "three"
+    styles = figures.Styles.of(boards)
+    alone = figures.all_figures(boards, styles)
+    assert list(alone) == [boards[0].task, "three"]
+    assert alone == figures.all_figures(boards, styles, workers=2)
+    assert alone["three"] == figures.task_figures(boards[1], styles)
+    with pytest.raises(ValueError, match="at least 1"):
+        figures.all_figures(boards, styles, workers=0)
+
+
 def test_front_limits_hold_the_whole_optimal_front():
     points = np.array([[0.2, 0.9], [0.5, 0.5], [1.0, 0.0], [0.78, 1.0]])
     (x_low, x_high), (y_low, y_high) = figures.front_limits(points)

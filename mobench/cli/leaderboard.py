@@ -166,22 +166,26 @@ def cmd_report(args: argparse.Namespace) -> int:
         for board in boards:
             write_text_atomic(folder / f"leaderboard-{board.task}.md", to_text(board) + "\n")
         _say(f"mobench: wrote {plural(len(boards), 'Markdown leaderboard')} to {folder}")
+    drawn = None
+    if args.figures or args.html:
+        from mobench.leaderboard.figures import Styles, all_figures
+
+        # drawn once for the files and the page, in as many processes as the bootstrap
+        drawn = all_figures(boards, Styles.of(boards), workers=args.jobs or usable_cores())
     if args.figures:
         from mobench.core.store import write_bytes_atomic
-        from mobench.leaderboard.figures import Styles, task_figures
 
         folder = Path(args.figures)
-        styles = Styles.of(boards)
         written = 0
         for board in boards:
-            for stem, _, png in task_figures(board, styles):
+            for stem, _, png in drawn[board.task]:
                 write_bytes_atomic(folder / f"{stem}-{board.task}.png", png)
                 written += 1
         _say(f"mobench: wrote {plural(written, 'figure')} to {folder}")
     if args.html:
         from mobench.leaderboard.page import write_page
 
-        write_page(Path(args.html), boards, runs)
+        write_page(Path(args.html), boards, runs, drawn)
         _say(f"mobench: wrote {args.html}")
     return 0
 
@@ -290,8 +294,9 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
                         help="replicates of the seeds-and-prompts bootstrap (200)")
     report.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (0)")
     report.add_argument("--jobs", type=threads_argument, default=None,
-                        help="processes for the bootstrap (default: the usable cores); the "
-                             "leaderboards are the same with any number")
+                        help="processes for the bootstrap and the figures (default: the "
+                             "usable cores); the leaderboards and figures are the same with any "
+                             "number")
     report.set_defaults(handler=cmd_report)
 
     pub = sub.add_parser("publish", help="copy finished runs' results (spec, metrics, "

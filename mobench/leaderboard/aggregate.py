@@ -75,7 +75,9 @@ class LeaderboardRow:
         rank: see the module docstring.
         front: the seed-mean normalized front (n, m), for the plots.
         preferences: the evaluated grid (n, m).
-        other_sets: per other scorer set, metric name -> summary (reward-model against truth).
+        other_sets: per other scorer set, metric name -> mean over seeds, without an interval
+            (what the page reads of them is the hypervolume, reward models against truth, and
+            their bootstrap would double the report's time).
         unreproducible: run folder -> why no commit reproduces it, for such runs of the row
             (a tree with uncommitted changes, say): the tables mark the row.
     """
@@ -136,12 +138,14 @@ def build_leaderboards(runs: Sequence[RunScores], *, n_bootstrap: int = 200,
     for task in sorted(by_task):
         check_protocol(task, by_task[task])
     plans = [_plan(task, by_task[task]) for task in sorted(by_task)]
+    # intervals for the ranked scorer set only (see LeaderboardRow.other_sets)
     jobs = {(plan.task, key, scorer_set): (members, scorer_set,
                                            plan.reference if scorer_set == plan.scorer_set
-                                           else None)
+                                           else None,
+                                           n_bootstrap if scorer_set == plan.scorer_set else 0)
             for plan in plans for key, members in plan.groups.items()
             for scorer_set in _common_sets(members)}
-    summaries = _bootstrap_all(jobs, n_bootstrap, confidence, seed, workers)
+    summaries = _bootstrap_all(jobs, confidence, seed, workers)
     return [_leaderboard(plan, summaries, n_bootstrap, confidence) for plan in plans]
 
 
@@ -182,10 +186,10 @@ def _common_sets(members: Sequence[RunScores]) -> list[str]:
     return sorted(set.intersection(*(set(r.scores) for r in members)))
 
 
-_Job = tuple[Sequence[RunScores], str, np.ndarray | None]
+_Job = tuple[Sequence[RunScores], str, np.ndarray | None, int]  # ..., replicates
 
 
-def _bootstrap_all(jobs: Mapping[Any, _Job], n_bootstrap: int, confidence: float, seed: int,
+def _bootstrap_all(jobs: Mapping[Any, _Job], confidence: float, seed: int,
                    workers: int) -> dict[Any, dict[str, Summary]]:
     """:func:`_summaries` of every job, in ``workers`` processes when more than one. Each job
     seeds its own generator, so the order in which they run changes nothing."""
@@ -193,13 +197,12 @@ def _bootstrap_all(jobs: Mapping[Any, _Job], n_bootstrap: int, confidence: float
         raise ValueError(f"workers must be at least 1, got {workers}")
     keys = list(jobs)
     if workers == 1 or len(keys) < 2:
-        return {key: _summaries(*jobs[key], n_bootstrap, confidence, seed) for key in keys}
+        return {key: _summaries(*jobs[key], confidence, seed) for key in keys}
     # The costliest first (hypervolume grows fast with the objectives, everything with the grid),
     # so that no worker is left with a large job at the end; each job carries only what its
     # bootstrap reads.
-    keys.sort(key=lambda k: _cost(jobs[k][0], jobs[k][1]), reverse=True)
-    arguments = [(_slim(jobs[k][0], jobs[k][1]), jobs[k][1], jobs[k][2], n_bootstrap, confidence,
-                  seed) for k in keys]
+    keys.sort(key=lambda k: _cost(*jobs[k]), reverse=True)
+    arguments = [(_slim(jobs[k][0], jobs[k][1]), *jobs[k][1:], confidence, seed) for k in keys]
     with ProcessPoolExecutor(max_workers=min(workers, len(keys))) as pool:
         results = list(pool.map(_summaries_of, arguments))
     return dict(zip(keys, results, strict=True))
@@ -209,9 +212,10 @@ def _summaries_of(arguments: tuple[Any, ...]) -> dict[str, Summary]:
     return _summaries(*arguments)
 
 
-def _cost(members: Sequence[RunScores], scorer_set: str) -> tuple[int, int]:
+def _cost(members: Sequence[RunScores], scorer_set: str, reference: np.ndarray | None,
+          n_bootstrap: int) -> tuple[int, int, int]:
     n_preferences, n_prompts, n_objectives = members[0].scores[scorer_set].shape
-    return n_objectives, len(members) * n_preferences * n_prompts
+    return int(n_bootstrap > 0), n_objectives, len(members) * n_preferences * n_prompts
 
 
 def _slim(members: Sequence[RunScores], scorer_set: str) -> list[RunScores]:

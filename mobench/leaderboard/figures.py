@@ -15,7 +15,8 @@ from __future__ import annotations
 import io
 import math
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from itertools import combinations
 from typing import Any
 
@@ -307,16 +308,49 @@ def truth_figure(board: Leaderboard, other_set: str, styles: Styles | None = Non
     return _png(figure)
 
 
+FigureJob = tuple[str, str, Callable[..., bytes], tuple[Any, ...]]
+
+
+def figure_plan(board: Leaderboard, styles: Styles) -> list[FigureJob]:
+    """Every figure of a task, in page order, not yet drawn: (file stem, caption, drawing
+    function, its arguments)."""
+    plan: list[FigureJob] = []
+    if len(board.objectives) <= MAX_FRONT_OBJECTIVES:
+        plan.append(("fronts", "fronts", fronts_figure, (board, styles)))
+    plan.append(("steering", "does λ steer? steering matrices", steering_figure, (board,)))
+    plan.append(("steering-curves", "each weight against its objective's score",
+                 steering_curves_figure, (board, styles)))
+    plan.append(("cost", "quality against cost", cost_figure, (board, styles)))
+    for other in sorted({s for row in board.rows for s in row.other_sets}):
+        plan.append((f"truth-{other}", f"{other} against {board.scorer_set}", truth_figure,
+                     (board, other, styles)))
+    return plan
+
+
 def task_figures(board: Leaderboard, styles: Styles) -> list[tuple[str, str, bytes]]:
     """Every figure of a task, in page order: (file stem, caption, PNG)."""
-    out = []
-    if len(board.objectives) <= MAX_FRONT_OBJECTIVES:
-        out.append(("fronts", "fronts", fronts_figure(board, styles)))
-    out.append(("steering", "does λ steer? steering matrices", steering_figure(board)))
-    out.append(("steering-curves", "each weight against its objective's score",
-                steering_curves_figure(board, styles)))
-    out.append(("cost", "quality against cost", cost_figure(board, styles)))
-    for other in sorted({s for row in board.rows for s in row.other_sets}):
-        out.append((f"truth-{other}", f"{other} against {board.scorer_set}",
-                    truth_figure(board, other, styles)))
-    return out
+    return [(stem, caption, draw(*arguments))
+            for stem, caption, draw, arguments in figure_plan(board, styles)]
+
+
+def _draw(job: tuple[Callable[..., bytes], tuple[Any, ...]]) -> bytes:
+    draw, arguments = job
+    return draw(*arguments)
+
+
+def all_figures(boards: Sequence[Leaderboard], styles: Styles,
+                workers: int = 1) -> dict[str, list[tuple[str, str, bytes]]]:
+    """:func:`task_figures` of every board, by task; ``workers`` > 1 draws them in that many
+    processes (each figure is drawn alone, so the PNGs are the same bytes)."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    plans = {board.task: figure_plan(board, styles) for board in boards}
+    jobs = [(draw, arguments) for plan in plans.values() for _, _, draw, arguments in plan]
+    if workers == 1 or len(jobs) < 2:
+        pngs = [_draw(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            pngs = list(pool.map(_draw, jobs))
+    drawn = iter(pngs)
+    return {task: [(stem, caption, next(drawn)) for stem, caption, _, _ in plan]
+            for task, plan in plans.items()}

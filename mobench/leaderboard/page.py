@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mobench import __version__
@@ -191,9 +191,8 @@ def _specs(rows: Sequence[LeaderboardRow], runs_by_folder: dict[str, RunScores])
 
 
 def _section(board: Leaderboard, runs_by_folder: dict[str, RunScores],
-             styles: figures.Styles) -> str:
-    images = [_image(png, f"{board.task}: {caption}")
-              for _, caption, png in figures.task_figures(board, styles)]
+             drawn: Sequence[tuple[str, str, bytes]]) -> str:
+    images = [_image(png, f"{board.task}: {caption}") for _, caption, png in drawn]
     note = (f"Ranked by hypervolume on {html.escape(board.scorer_set)} scores. Values are means "
             f"over seeds; intervals ({board.confidence:.0%}) come from a bootstrap over seeds and "
             f"prompts ({board.n_bootstrap} replicates). A rank is 1 plus the number of rows whose "
@@ -221,10 +220,17 @@ def _section(board: Leaderboard, runs_by_folder: dict[str, RunScores],
             f"<h3>Runs</h3>{_specs(board.rows, runs_by_folder)}</section>")
 
 
-def render_page(boards: Sequence[Leaderboard], runs: Sequence[RunScores]) -> str:
+Drawn = Mapping[str, Sequence[tuple[str, str, bytes]]]
+
+
+def render_page(boards: Sequence[Leaderboard], runs: Sequence[RunScores],
+                drawn: Drawn | None = None) -> str:
+    """The page; ``drawn`` holds each task's figures when they were already drawn (see
+    :func:`mobench.leaderboard.figures.all_figures`), else they are drawn here."""
     by_folder = {str(run.folder): run for run in runs}
-    styles = figures.Styles.of(boards)
-    sections = "".join(_section(board, by_folder, styles) for board in boards)
+    if drawn is None:
+        drawn = figures.all_figures(boards, figures.Styles.of(boards))
+    sections = "".join(_section(board, by_folder, drawn[board.task]) for board in boards)
     toc = " · ".join(f'<a href="#task-{html.escape(b.task)}">{html.escape(b.task)}</a>'
                      for b in boards)
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -235,5 +241,6 @@ def render_page(boards: Sequence[Leaderboard], runs: Sequence[RunScores]) -> str
             f"Tasks: {toc}</p>{sections}<script>{SCRIPT}</script></body></html>\n")
 
 
-def write_page(path: Path, boards: Sequence[Leaderboard], runs: Sequence[RunScores]) -> None:
-    write_text_atomic(Path(path), render_page(boards, runs))
+def write_page(path: Path, boards: Sequence[Leaderboard], runs: Sequence[RunScores],
+               drawn: Drawn | None = None) -> None:
+    write_text_atomic(Path(path), render_page(boards, runs, drawn))
