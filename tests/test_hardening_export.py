@@ -137,6 +137,9 @@ def test_grid_policy_exports_its_nearest_trained_preference(runs, tmp_path, caps
                  str(out)]) == 0
     captured = capsys.readouterr()
     assert "exported the nearest, (0.5, 0.5)" in captured.err
+    assert captured.out.strip().endswith(
+        f"exported a peft LoRA adapter at (0.5, 0.5) to {out} (its base model, named in "
+        f"adapter_config.json: {(out / 'base').resolve()})")
     assert json.loads((out / "export.json").read_text())["answered_preference"] == [0.5, 0.5]
 
 

@@ -191,9 +191,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         _say(f"mobench: this policy serves only its trained preferences; exported the nearest, "
              f"{_vector(outcome.answered_preference)}")
     what = "merged model" if outcome.kind == "merged-model" else "peft LoRA adapter"
-    base = f" on {outcome.base_model}" if outcome.base_model else ""
-    print(f"exported a {what}{base} at {_vector(outcome.answered_preference)} to "
-          f"{outcome.directory}")
+    # the base model path is what adapter_config.json names; saying it after the output
+    # folder keeps "to OUT" the sentence's point
+    base = (f" (its base model, named in adapter_config.json: {outcome.base_model})"
+            if outcome.base_model else "")
+    print(f"exported a {what} at {_vector(outcome.answered_preference)} to "
+          f"{outcome.directory}{base}")
     return 0
 
 
