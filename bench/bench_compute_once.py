@@ -25,9 +25,10 @@ and hhc take about three hours on one core (``--tasks hhc --methods modpo`` and 
 on two cores at once, each with its own ``--cache``); ``--steps`` shortens every training (the
 fill's fixed cost then weighs more, so the ratio is an upper bound of the full runs').
 
-Measured at the defaults on the development machine (AMD EPYC, one thread per process; hh and
-hhc DPS in one process on one core, hhc MODPO in another on the other core at the same time, so
-each core's neighbour was busy), train seconds without the caches / filling them / reading them:
+Measured at the defaults on the development machine (AMD EPYC, one thread per process): hh DPS,
+hh MODPO and hhc DPS in one process on one core, hhc MODPO in another on the other core, each
+core's neighbour busy all along (the leaderboard regeneration or the other benchmark). Train
+seconds without the caches / filling them / reading them:
 
     hh  dps     592.4 /  434.0 (0.733x) /  435.2 (0.735x)   reference rows 140,800 -> 44 + 5,752
     hh  modpo   598.7 /  425.8 (0.711x) /  432.4 (0.722x)   reward calls 11,504 each way

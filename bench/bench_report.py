@@ -30,7 +30,9 @@ Measured on one otherwise idle core of the development machine (``taskset -c 1``
 27.1 s: 7.3x; bootstrap CPU per task old/new: hh 26.0x, hhc 13.8x, chat3 12.7x, chat10 9.5x (its
 hypervolume 94.7 s against 10.5 s). The CSVs are byte-identical; 39 of 864 summaries differ in
 their last bits (the hypervolume's summation order, at most 8.4e-13 relative). On the 36
-committed seed-0 runs (``--committed reports/results``): 73.8 s against 11.6 s.
+committed seed-0 runs (``--committed reports/results``): 73.8 s against 11.6 s. The new path on
+both cores of the idle machine (2 processes): 19.2 s on the 108 stand-ins (13.1 s of bootstrap),
+8.1 s on the committed runs.
 
 Before that, after the hypervolumes moved to pygmo's WFG (every scorer set bootstrapped, figures
 drawn twice): 31.6 s bootstrap / 38.4 s report on the 108 stand-ins.
