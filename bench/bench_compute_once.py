@@ -36,6 +36,13 @@ seconds without the caches / filling them / reading them:
     hhc modpo  1446.8 / 1150.6 (0.795x) / 1096.4 (0.758x)   reward calls 17,256 each way
 
 The exact hypervolume is the same in all three runs of each (0.7892, 0.7289, 0.8078, 0.7169).
+hhc MODPO measured again in a later session (``--tasks hhc --methods modpo``, core 1; core 0 ran
+the last of the leaderboard regeneration, then the CI sample and lighter work):
+
+    hhc modpo  1364.9 /  985.7 (0.722x) / 1004.3 (0.736x)   same rows, calls and HV
+
+The two measurements of one configuration differ by 6% in the uncached time and 2 points in the
+ratio: the neighbour core's load moves this machine's single-thread speed that much.
 """
 
 from __future__ import annotations
