@@ -123,10 +123,22 @@ def documented_commands() -> list[list[str]]:
     """Every ``mobench run`` example of the README's code blocks and of ``run --help``."""
     commands = []
     blocks = re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    for line in "\n".join(blocks).splitlines():
+    # A command continued with a trailing backslash is one command; a `for VAR in ...; do`
+    # loop's body is checked once per value, as the shell would run it.
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    loop_values: dict[str, list[str]] = {}
+    for line in lines:
         text = line.split("#")[0].split("&&")[-1].strip()
-        if text.startswith("mobench run"):
-            commands.append(shlex.split(text)[2:])
+        loop = re.fullmatch(r"for (\w+) in (.+); do", text)
+        if loop:
+            loop_values = {loop.group(1): loop.group(2).split()}
+        elif text == "done":
+            loop_values = {}
+        elif text.startswith("mobench run"):
+            for name, values in loop_values.items() or [("", [""])]:
+                for value in values:
+                    expanded = text.replace(f"${name}", value) if name else text
+                    commands.append(shlex.split(expanded)[2:])
     run_help = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     examples = re.search(r"e\.g\.\s+((?:\S+=\S+\s*)+)", run_help)
     assert examples is not None, run_help
