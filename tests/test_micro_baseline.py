@@ -2,11 +2,13 @@
 committed baseline ``tests/baselines/micro.json``; and the check catches a deliberately broken
 method.
 
-The micro configuration (30 steps, grids of at most 11 points, 8 prompts) is a regression guard,
-not a measurement: it runs every method's whole path (training signal, adapters, serving,
-evaluation, metrics) in minutes. 11 evaluated points and DPS/MODPO grids of 10 are the smallest
-that hold chat10's ten vertices (and, for the evaluation, its centre); the 3-to-5-objective
-tasks get the finest lattice that fits (hhc, chat3, chat4: 10 points; chat5: its 5 vertices).
+The micro configuration (30 steps, grids of at most 11 points, 8 prompts; RiC scores 512
+offline responses and samples 64 in its online round, Best-of-N draws 4 candidates) is a
+regression guard, not a measurement: it runs every method's whole path (training signal,
+adapters, serving, evaluation, metrics) in minutes. 11 evaluated points and DPS/MODPO grids of
+10 are the smallest that hold chat10's ten vertices (and, for the evaluation, its centre); the
+3-to-5-objective tasks get the finest lattice that fits (hhc, chat3, chat4: 10 points; chat5:
+its 5 vertices).
 
 Same seed, same numbers, on every machine of the project's kind: the runs fix one torch thread
 (whatever the core count) and mobench pins the CPU kernels to their AVX2 paths
@@ -38,7 +40,11 @@ from mobench.run.sweep import plan_sweep, run_sweep
 BASELINE = Path(__file__).parent / "baselines" / "micro.json"
 MICRO = ["eval.max_prompts=8", "eval.grid_points=11", "eval.n_bootstrap=20",
          "method.train.steps=30", "method.train.batch_size=8",
-         "method.train.ppo.rollout_prompts=16", "method.grid_points=10"]
+         "method.train.ppo.rollout_prompts=16", "method.grid_points=10",
+         # RiC's offline scoring and online round, and Best-of-N's candidates, are sized apart
+         # from the steps; at their defaults they took 250 s and 58 s of the sweep's 819.
+         "method.offline_responses=512", "method.mors_samples=64", "method.mors_offline_rows=64",
+         "method.n_samples=4"]
 # One torch thread per run whatever the machine's core count: the bits depend on it.
 MICRO_THREADS = 1
 
