@@ -142,6 +142,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from mobench.leaderboard.table import to_csv, to_text
     from mobench.run.runfolder import check_writable
 
+    if args.run_minutes:
+        return _print_run_minutes(args.runs)
     if args.n_bootstrap < 1:
         raise ConfigError(f"--n-bootstrap must be at least 1 (the intervals are formed from the "
                           f"replicates), got {args.n_bootstrap}")
@@ -172,7 +174,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         # drawn once for the files and the page, in as many processes as the bootstrap
         drawn = all_figures(boards, Styles.of(boards), workers=args.jobs or usable_cores())
-    if args.figures:
+    if args.figures and drawn is not None:
         from mobench.core.store import write_bytes_atomic
 
         folder = Path(args.figures)
@@ -187,6 +189,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         write_page(Path(args.html), boards, runs, drawn)
         _say(f"mobench: wrote {args.html}")
+    return 0
+
+
+def _print_run_minutes(paths: list[str]) -> int:
+    from mobench.leaderboard.collect import find_run_folders
+    from mobench.leaderboard.run_minutes import format_run_minutes, run_minutes
+
+    folders = find_run_folders(paths)
+    if not folders:
+        raise ConfigError(f"no finished runs under {', '.join(paths)}")
+    print(format_run_minutes(run_minutes(folders)))
     return 0
 
 
@@ -297,6 +310,10 @@ def add_leaderboard_commands(sub: argparse._SubParsersAction) -> None:
                         help="processes for the bootstrap and the figures (default: the "
                              "usable cores); the leaderboards and figures are the same with any "
                              "number")
+    report.add_argument("--run-minutes", action="store_true",
+                        help="instead of the leaderboards, print what making the runs took: "
+                             "training and evaluation minutes per task and seed, the work they "
+                             "reused from the asset cache, and each method's share")
     report.set_defaults(handler=cmd_report)
 
     pub = sub.add_parser("publish", help="copy finished runs' results (spec, metrics, "

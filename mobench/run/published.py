@@ -191,7 +191,7 @@ def publish_runs(folders: list[Path], root: Path) -> list[Path]:
         if reason:
             raise RunFolderError(f"{str(folder)!r} is not publishable: it {reason}; rerun it "
                                  "from a clean checkout")
-    existing = {}
+    existing: dict[tuple[str, str, str, int], list[Path]] = {}
     if Path(root).exists():
         for spec_file in Path(root).glob(f"*/*/*/{store.SPEC_FILE}"):
             if metrics_file(spec_file.parent) is not None:
