@@ -126,19 +126,17 @@ def documented_commands() -> list[list[str]]:
     # A command continued with a trailing backslash is one command; a `for VAR in ...; do`
     # loop's body is checked once per value, as the shell would run it.
     lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
-    loop_values: dict[str, list[str]] = {}
+    loop: tuple[str, list[str]] | None = None  # the variable of the loop we are in, its values
     for line in lines:
         text = line.split("#")[0].split("&&")[-1].strip()
-        loop = re.fullmatch(r"for (\w+) in (.+); do", text)
-        if loop:
-            loop_values = {loop.group(1): loop.group(2).split()}
+        if match := re.fullmatch(r"for (\w+) in (.+); do", text):
+            loop = (match.group(1), match.group(2).split())
         elif text == "done":
-            loop_values = {}
+            loop = None
         elif text.startswith("mobench run"):
-            for name, values in loop_values.items() or [("", [""])]:
-                for value in values:
-                    expanded = text.replace(f"${name}", value) if name else text
-                    commands.append(shlex.split(expanded)[2:])
+            name, values = loop or ("", [""])
+            for value in values:
+                commands.append(shlex.split(text.replace(f"${name}", value) if name else text)[2:])
     run_help = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     examples = re.search(r"e\.g\.\s+((?:\S+=\S+\s*)+)", run_help)
     assert examples is not None, run_help
